@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { classifyOperation } from "../../gateway/operations.js";
+
+// [method, bucket?, key?, query, copy-source?, expected]
+const TABLE: [string, string | undefined, string | undefined, string, boolean, string][] = [
+  ["GET", undefined, undefined, "", false, "ListBuckets"],
+  ["GET", undefined, undefined, "max-buckets=10&x-id=ListBuckets", false, "ListBuckets"],
+  ["PUT", undefined, undefined, "", false, "UnknownServiceOperation"],
+  ["GET", "b", undefined, "", false, "ListObjects"],
+  ["GET", "b", undefined, "prefix=a&delimiter=%2F&marker=x", false, "ListObjects"],
+  ["GET", "b", undefined, "list-type=2&prefix=a&continuation-token=abc", false, "ListObjectsV2"],
+  [
+    "GET",
+    "b",
+    undefined,
+    "list-type=2&encoding-type=url&fetch-owner=true&start-after=k",
+    false,
+    "ListObjectsV2",
+  ],
+  ["GET", "b", undefined, "uploads", false, "ListMultipartUploads"],
+  ["GET", "b", undefined, "uploads=&prefix=a", false, "ListMultipartUploads"],
+  ["GET", "b", undefined, "versions", false, "ListObjectVersions"],
+  ["GET", "b", undefined, "versioning", false, "GetBucketVersioning"],
+  ["GET", "b", undefined, "location", false, "GetBucketLocation"],
+  ["GET", "b", undefined, "tagging", false, "GetBucketTagging"],
+  ["GET", "b", undefined, "policy", false, "GetBucketPolicy"],
+  ["GET", "b", undefined, "lifecycle", false, "GetBucketLifecycleConfiguration"],
+  ["GET", "b", undefined, "object-lock", false, "GetObjectLockConfiguration"],
+  ["GET", "b", undefined, "acl", false, "GetBucketAcl"],
+  ["GET", "b", undefined, "analytics", false, "ListBucketAnalyticsConfigurations"],
+  ["GET", "b", undefined, "analytics&id=a1", false, "GetBucketAnalyticsConfiguration"],
+  ["PUT", "b", undefined, "metrics&id=m", false, "PutBucketMetricsConfiguration"],
+  ["DELETE", "b", undefined, "inventory&id=i", false, "DeleteBucketInventoryConfiguration"],
+  ["GET", "b", undefined, "newfeature", false, "UnknownBucketOperation"],
+  ["GET", "b", undefined, "t=123", false, "ListObjects"],
+  ["GET", "b", undefined, "constructor", false, "UnknownBucketOperation"],
+  ["HEAD", "b", undefined, "", false, "HeadBucket"],
+  ["PUT", "b", undefined, "", false, "CreateBucket"],
+  ["PUT", "b", undefined, "versioning", false, "PutBucketVersioning"],
+  ["PUT", "b", undefined, "tagging", false, "PutBucketTagging"],
+  ["PUT", "b", undefined, "newfeature", false, "UnknownBucketOperation"],
+  ["DELETE", "b", undefined, "", false, "DeleteBucket"],
+  ["DELETE", "b", undefined, "tagging", false, "DeleteBucketTagging"],
+  ["DELETE", "b", undefined, "lifecycle", false, "DeleteBucketLifecycle"],
+  ["POST", "b", undefined, "delete", false, "DeleteObjects"],
+  ["POST", "b", undefined, "delete=&x-id=DeleteObjects", false, "DeleteObjects"],
+  ["POST", "b", undefined, "", false, "PostObject"],
+  ["GET", "b", "k", "", false, "GetObject"],
+  ["GET", "b", "k", "x-id=GetObject&partNumber=1&response-content-type=a", false, "GetObject"],
+  ["GET", "b", "k", "versionId=v1", false, "GetObject"],
+  ["GET", "b", "k", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=ab", false, "GetObject"],
+  ["GET", "b", "k", "tagging", false, "GetObjectTagging"],
+  ["GET", "b", "k", "acl", false, "GetObjectAcl"],
+  ["GET", "b", "k", "attributes", false, "GetObjectAttributes"],
+  ["GET", "b", "k", "uploadId=u1", false, "ListParts"],
+  ["GET", "b", "k", "legal-hold", false, "GetObjectLegalHold"],
+  ["GET", "b", "k", "whatever", false, "UnknownObjectOperation"],
+  ["HEAD", "b", "k", "", false, "HeadObject"],
+  ["HEAD", "b", "k", "partNumber=1", false, "HeadObject"],
+  ["PUT", "b", "k", "", false, "PutObject"],
+  ["PUT", "b", "k", "x-id=PutObject", false, "PutObject"],
+  ["PUT", "b", "k", "", true, "CopyObject"],
+  ["PUT", "b", "k", "partNumber=2&uploadId=u1", false, "UploadPart"],
+  ["PUT", "b", "k", "partNumber=2&uploadId=u1", true, "UploadPartCopy"],
+  ["PUT", "b", "k", "tagging", false, "PutObjectTagging"],
+  ["PUT", "b", "k", "acl", false, "PutObjectAcl"],
+  ["PUT", "b", "k", "retention", false, "PutObjectRetention"],
+  ["POST", "b", "k", "uploads", false, "CreateMultipartUpload"],
+  ["POST", "b", "k", "uploads=&x-id=CreateMultipartUpload", false, "CreateMultipartUpload"],
+  ["POST", "b", "k", "uploadId=u1", false, "CompleteMultipartUpload"],
+  ["POST", "b", "k", "restore", false, "RestoreObject"],
+  ["POST", "b", "k", "select&select-type=2", false, "SelectObjectContent"],
+  ["DELETE", "b", "k", "", false, "DeleteObject"],
+  ["DELETE", "b", "k", "versionId=v", false, "DeleteObject"],
+  ["DELETE", "b", "k", "uploadId=u1", false, "AbortMultipartUpload"],
+  ["DELETE", "b", "k", "tagging", false, "DeleteObjectTagging"],
+  ["OPTIONS", "b", "k", "", false, "UnknownObjectOperation"],
+  ["PATCH", "b", undefined, "", false, "UnknownBucketOperation"],
+];
+
+describe("classifyOperation", () => {
+  for (const [method, bucket, key, rawQuery, hasCopySource, expected] of TABLE) {
+    const label = `${method} ${bucket ? `/${bucket}` : ""}${key ? `/${key}` : "/"}${rawQuery ? `?${rawQuery}` : ""}${hasCopySource ? " +copy-source" : ""}`;
+    it(`${label} → ${expected}`, () => {
+      expect(classifyOperation({ method, bucket, key, rawQuery, hasCopySource })).toBe(expected);
+    });
+  }
+});
