@@ -33,6 +33,7 @@ import {
   parseTagging,
   s3UrlDecode,
   s3UrlEncode,
+  type DeleteRequest,
   type ListBucketResultV1,
   type ListBucketResultV2,
   type ListMultipartUploadsResult,
@@ -211,9 +212,9 @@ describe("hostile documents", () => {
 
 describe("Delete and DeleteResult", () => {
   it("round-trips a request, keeping whitespace and coercible keys", () => {
-    const req = {
+    const req: DeleteRequest = {
       quiet: true,
-      objects: TRICKY_KEYS.map((key) => ({ key })).concat([{ key: "v", versionId: "null" }]),
+      objects: [...TRICKY_KEYS.map((key) => ({ key })), { key: "v", versionId: "null" }],
     };
     expect(parseDeleteRequest(buildDeleteRequest(req))).toEqual(req);
   });
