@@ -45,17 +45,42 @@ export class ListFileError extends Error {
 /** Longest line the reader accepts; keeps memory bounded on a file that is not a list file. */
 export const MAX_LINE_BYTES = 1 << 20;
 
-const NEEDS_ESCAPE = /[\\\n\r]/;
 const ESCAPE_ALL = /[\\\n\r]/g;
 const ESCAPES: Record<string, string> = { "\\": "\\\\", "\n": "\\n", "\r": "\\r" };
 const UNESCAPES: Record<string, string> = { "\\": "\\", n: "\n", r: "\r" };
 // A lone UTF-16 surrogate has no UTF-8 form; Buffer.from would silently turn it into U+FFFD.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+const WRITE_BATCH = 8192;
+const HAS_ESCAPE = 1;
+const HAS_SURROGATE = 2;
+
+/** One pass over the code units: does the key need escaping, does it hold surrogates? */
+function scanKey(key: string): number {
+  // A plain loop: measured several times faster than running regexes on every key.
+  let flags = 0;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c === 0x5c || c === 0x0a || c === 0x0d) flags |= HAS_ESCAPE;
+    else if (c >= 0xd800 && c <= 0xdfff) flags |= HAS_SURROGATE;
+  }
+  return flags;
+}
+
+/** The line for one key, refusing keys that could not be read back as written. */
+function lineOf(key: string): string {
+  if (key.length === 0) throw new ListFileError("an empty key cannot be written");
+  const flags = scanKey(key);
+  if (flags & HAS_SURROGATE && LONE_SURROGATE.test(key)) {
+    throw new ListFileError("key contains a lone UTF-16 surrogate (not valid UTF-8)");
+  }
+  return flags & HAS_ESCAPE ? key.replace(ESCAPE_ALL, (c) => ESCAPES[c] ?? c) : key;
+}
+
 /** Escapes a key for one line: "\\" → "\\\\", "\n" → "\\n", "\r" → "\\r"; all else raw UTF-8. */
 export function escapeKey(key: string): string {
-  // Most keys need nothing: test first so the common case allocates no new string.
-  return NEEDS_ESCAPE.test(key) ? key.replace(ESCAPE_ALL, (c) => ESCAPES[c] ?? c) : key;
+  // Most keys need nothing: scan first so the common case allocates no new string.
+  return scanKey(key) & HAS_ESCAPE ? key.replace(ESCAPE_ALL, (c) => ESCAPES[c] ?? c) : key;
 }
 
 /** Inverse of escapeKey; throws ListFileError on an invalid escape. */
@@ -140,19 +165,25 @@ export async function writeListFile(
   const fh = await open(tmp, "wx", 0o644);
   let closed = false;
   try {
-    let pending = "";
-    for await (const key of keys) {
-      if (key.length === 0) throw new ListFileError("an empty key cannot be written");
-      if (LONE_SURROGATE.test(key)) {
-        throw new ListFileError("key contains a lone UTF-16 surrogate (not valid UTF-8)");
-      }
-      pending += escapeKey(key) + "\n";
-      if (pending.length >= 64 * 1024) {
-        await fh.writeFile(pending, "utf8");
-        pending = "";
+    // Lines are gathered in batches and written with one call each; a sync iterable (an
+    // array) is walked without for-await, which would cost a promise per key.
+    let batch: string[] = [];
+    const add = (key: string): Promise<void> | undefined => {
+      batch.push(lineOf(key));
+      if (batch.length < WRITE_BATCH) return undefined;
+      const text = batch.join("\n") + "\n";
+      batch = [];
+      return fh.writeFile(text, "utf8");
+    };
+    if (Symbol.asyncIterator in keys) {
+      for await (const key of keys) await add(key);
+    } else {
+      for (const key of keys) {
+        const writing = add(key);
+        if (writing) await writing;
       }
     }
-    if (pending.length > 0) await fh.writeFile(pending, "utf8");
+    if (batch.length > 0) await fh.writeFile(batch.join("\n") + "\n", "utf8");
     await fh.sync();
     closed = true;
     await fh.close();
