@@ -126,7 +126,12 @@ export function signRequest(
   return { ...added, authorization: authorizationHeader(creds.accessKeyId, scope, names, sig) };
 }
 
-/** Full presigned URL (X-Amz-Algorithm…X-Amz-Signature), payload UNSIGNED-PAYLOAD. */
+/**
+ * Full presigned URL (X-Amz-Algorithm…X-Amz-Signature), payload UNSIGNED-PAYLOAD.
+ *
+ * Exception: an `X-Amz-Content-Sha256` pair in `input.query` pins the body's hash, and that
+ * value is signed as the payload hash instead.
+ */
 export function presignUrl(
   input: PresignInput,
   creds: Credentials,
@@ -184,7 +189,9 @@ export function presignUrl(
     canonicalQuery: canonicalQs,
     canonicalHeaders: canonicalHeaders(collectHeaders(headers), names),
     signedHeaders: names,
-    payloadHash: UNSIGNED_PAYLOAD,
+    // A hash pinned in the query is what the canonical request ends with (the verifier reads
+    // it the same way); otherwise the body is not covered.
+    payloadHash: input.query?.find(([k]) => k === "X-Amz-Content-Sha256")?.[1] ?? UNSIGNED_PAYLOAD,
   });
   const key = signingKey(creds.secretAccessKey, date, opts.region, service);
   const sig = signature(key, stringToSign(datetime, scope, canonical));
