@@ -1,0 +1,29 @@
+/**
+ * The admin API's wire contract, shared by the server (admin-api.ts) and its client
+ * (admin-client.ts) without pulling the server's framework into the CLI.
+ */
+import type { HistoryEntry } from "./state-store.js";
+import type { MigrationMode } from "./transitions.js";
+
+/** The path prefix of every admin endpoint; versioned so the CLI and gateway can evolve. */
+export const ADMIN_PREFIX = "/admin/v1";
+
+/** How a bucket's state is shown: every field but the secret, and the CA summarised. */
+export interface PublicBucketState {
+  readonly bucket: string;
+  readonly mode: MigrationMode;
+  readonly sourceUrl: string;
+  readonly sourceBucket: string;
+  readonly sourceAccessKey: string;
+  readonly sourceRegion: string;
+  /** `system`, or a summary of the PEM certificate (subject and SHA-256 fingerprint). */
+  readonly sourceCa: string;
+  readonly history: readonly HistoryEntry[];
+}
+
+/** An error answer: a stable code, a one-line message, and the refusing rule if any. */
+export interface AdminErrorBody {
+  readonly code: string;
+  readonly message: string;
+  readonly rule?: string;
+}
