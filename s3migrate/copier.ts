@@ -1,0 +1,715 @@
+/**
+ * The S3 side of s3migrate: copies one object from source to target, streamed, conditional,
+ * with its metadata and tags, integrity-checked; or compares one object (`--verify`).
+ *
+ * - Small objects: GET → PUT with `If-None-Match: *` and the exact `Content-Length`; the
+ *   source's ETag, when it is a plain MD5, goes along as `Content-MD5` so the target verifies
+ *   the bytes itself (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html).
+ * - Objects above `--multipart-threshold` or multipart on the source: HEAD on the target first
+ *   (a conditional multipart upload only fails at Complete), then one UploadPart per source part
+ *   (GET `?partNumber=N`), so the multipart ETag (MD5 of the part MD5s + `-N`) is preserved;
+ *   each part's MD5 is checked against the target's part ETag; Complete with `If-None-Match: *`
+ *   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html); any failure
+ *   aborts the upload.
+ * - 412 → `skip(up)`; a source 404 → `skip(dn)`; 409 and 5xx are retried by the run loop; 503
+ *   SlowDown and 429 make every worker wait (shared, jittered backoff).
+ */
+import { createHash, randomBytes, type Hash } from "node:crypto";
+import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { S3Client, S3ClientError, readBodyLimited } from "../s3/client.js";
+import {
+  buildCompleteMultipartUpload,
+  parseInitiateMultipartUploadResult,
+  parseTagging,
+  type CompletedPart,
+} from "../s3/xml-documents.js";
+import { parseListBucketResultV2 } from "../s3/xml-list.js";
+import type { CopyContext, CopyOutcome, ObjectCopier } from "./run.js";
+
+/** Headers of standard metadata that a GET→PUT copy must carry by hand. */
+const METADATA_HEADERS = [
+  "content-type",
+  "cache-control",
+  "content-disposition",
+  "content-encoding",
+  "content-language",
+  "expires",
+] as const;
+
+const MAX_XML = 1024 * 1024;
+
+/** A copy failed for a reason of our own (integrity), with a stable code. */
+export class CopyError extends Error {
+  /** Stable code, written to failed.log. */
+  readonly code: string;
+  /** Whether another attempt may succeed. */
+  readonly retryable: boolean;
+
+  /** Creates the error. */
+  constructor(code: string, message: string, options: { retryable: boolean }) {
+    super(message);
+    this.name = "CopyError";
+    this.code = code;
+    this.retryable = options.retryable;
+  }
+}
+
+/** A shared bandwidth cap (token bucket, one-second burst) for `--max-bps`. */
+export class BandwidthLimiter {
+  private tokens: number;
+  private last = Date.now();
+
+  /** Creates a limiter of `bytesPerSecond`. */
+  constructor(private readonly bytesPerSecond: number) {
+    this.tokens = bytesPerSecond;
+  }
+
+  /** Resolves when `bytes` may pass. */
+  async take(bytes: number, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      this.tokens = Math.min(
+        this.bytesPerSecond,
+        this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond,
+      );
+      this.last = now;
+      if (this.tokens >= Math.min(bytes, this.bytesPerSecond)) {
+        this.tokens -= bytes;
+        return;
+      }
+      const waitMs = Math.max(5, ((bytes - this.tokens) / this.bytesPerSecond) * 1000);
+      await sleep(Math.min(waitMs, 1000), signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** A pass-through stream that hashes (MD5), counts, and rate-limits the bytes it carries. */
+class Meter extends Transform {
+  readonly md5: Hash = createHash("md5");
+  bytes = 0;
+
+  constructor(
+    private readonly onBytes: (n: number) => void,
+    private readonly limiter: BandwidthLimiter | undefined,
+    private readonly signal: AbortSignal,
+    private readonly extraHash?: Hash,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.md5.update(chunk);
+    this.extraHash?.update(chunk);
+    this.bytes += chunk.length;
+    this.onBytes(chunk.length);
+    if (!this.limiter) return cb(null, chunk);
+    this.limiter.take(chunk.length, this.signal).then(
+      () => cb(null, chunk),
+      (err: unknown) => cb(err as Error),
+    );
+  }
+}
+
+/** Options of {@link S3Copier}. */
+export interface S3CopierOptions {
+  readonly source: S3Client;
+  readonly target: S3Client;
+  readonly srcBucket: string;
+  readonly destBucket: string;
+  /** Objects larger than this go multipart. */
+  readonly multipartThreshold: number;
+  /** Part size for sources that were not multipart. */
+  readonly partSize: number;
+  /** Shared upload bandwidth cap, if any. */
+  readonly limiter?: BandwidthLimiter;
+  /** Compare instead of copy. */
+  readonly verify?: boolean;
+}
+
+/** Source object facts from HEAD. */
+interface SourceHead {
+  readonly size: number;
+  readonly etag: string;
+  readonly metadata: Record<string, string>;
+  readonly partsCount?: number;
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof S3ClientError && (err.status === 404 || err.code === "NoSuchKey");
+}
+
+/** The hex MD5 inside a plain (single-part, unencrypted) ETag, or undefined. */
+export function plainMd5OfEtag(etag: string): string | undefined {
+  const m = /^"?([0-9a-fA-F]{32})"?$/.exec(etag);
+  return m?.[1]?.toLowerCase();
+}
+
+/** The metadata headers to copy: standard ones (Content-Encoding without aws-chunked) and `x-amz-meta-*`. */
+export function copyableMetadata(
+  headers: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of METADATA_HEADERS) {
+    let value = headers[name];
+    if (value === undefined) continue;
+    if (name === "content-encoding") {
+      // aws-chunked is a transfer framing of the upload, never a property of the object.
+      value = value
+        .split(",")
+        .map((v) => v.trim())
+        .filter((v) => v !== "" && v.toLowerCase() !== "aws-chunked")
+        .join(", ");
+      if (value === "") continue;
+    }
+    out[name] = value;
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith("x-amz-meta-")) out[name] = value;
+  }
+  return out;
+}
+
+/** Renders tags as the `x-amz-tagging` header value (URL query form). */
+export function taggingHeader(tags: readonly { key: string; value: string }[]): string {
+  return tags.map((t) => `${encodeURIComponent(t.key)}=${encodeURIComponent(t.value)}`).join("&");
+}
+
+/** The real copier: source and target S3 endpoints through our undici client. */
+export class S3Copier implements ObjectCopier {
+  private throttleUntil = 0;
+
+  /** Creates a copier. */
+  constructor(private readonly o: S3CopierOptions) {}
+
+  /** Copies (or verifies) one key. */
+  async copy(key: string, ctx: CopyContext): Promise<CopyOutcome> {
+    await this.waitThrottle(ctx.signal);
+    return this.o.verify ? this.verifyOne(key, ctx) : this.copyOne(key, ctx);
+  }
+
+  private async headSource(key: string, signal: AbortSignal): Promise<SourceHead | undefined> {
+    let res;
+    try {
+      res = await this.o.source.request({ method: "HEAD", bucket: this.o.srcBucket, key, signal });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    res.body.resume();
+    const size = Number(res.headers["content-length"] ?? "0");
+    const etag = res.headers["etag"] ?? "";
+    const head: SourceHead = { size, etag, metadata: copyableMetadata(res.headers) };
+    const mp = /-(\d+)"?$/.exec(etag);
+    if (!mp) return head;
+    // A multipart source: HEAD ?partNumber=1 tells the part count (x-amz-mp-parts-count).
+    try {
+      const p = await this.o.source.request({
+        method: "HEAD",
+        bucket: this.o.srcBucket,
+        key,
+        query: { partNumber: "1" },
+        signal,
+      });
+      p.body.resume();
+      const count = Number(p.headers["x-amz-mp-parts-count"] ?? mp[1]);
+      return Number.isSafeInteger(count) && count > 0 ? { ...head, partsCount: count } : head;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      // A source without partNumber support: copy with our own part size.
+      return head;
+    }
+  }
+
+  private async tagsOf(
+    key: string,
+    getHeaders: Readonly<Record<string, string>>,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
+    const count = getHeaders["x-amz-tagging-count"];
+    if (count === undefined || Number(count) === 0) return undefined;
+    const res = await this.o.source.request({
+      method: "GET",
+      bucket: this.o.srcBucket,
+      key,
+      query: { tagging: "" },
+      signal,
+    });
+    const tags = parseTagging(await readBodyLimited(res.body, MAX_XML));
+    return tags.length > 0 ? taggingHeader(tags) : undefined;
+  }
+
+  private async copyOne(key: string, ctx: CopyContext): Promise<CopyOutcome> {
+    const head = await this.headSource(key, ctx.signal);
+    if (!head) return { kind: "skipDn" };
+    if (head.partsCount !== undefined || head.size > this.o.multipartThreshold) {
+      return this.copyMultipart(key, head, ctx);
+    }
+    return this.copySingle(key, head, ctx);
+  }
+
+  private async getSource(
+    key: string,
+    signal: AbortSignal,
+    query?: Record<string, string>,
+  ): Promise<{ headers: Record<string, string>; body: Readable } | undefined> {
+    try {
+      const res = await this.o.source.request({
+        method: "GET",
+        bucket: this.o.srcBucket,
+        key,
+        query,
+        signal,
+      });
+      return res;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async copySingle(key: string, head: SourceHead, ctx: CopyContext): Promise<CopyOutcome> {
+    const got = await this.getSource(key, ctx.signal);
+    if (!got) return { kind: "skipDn" };
+    const { counters } = ctx;
+    let body = got.body;
+    try {
+      const size = Number(got.headers["content-length"] ?? head.size);
+      const etag = got.headers["etag"] ?? head.etag;
+      const headers: Record<string, string> = {
+        ...copyableMetadata(got.headers),
+        "if-none-match": "*",
+      };
+      const tagging = await this.tagsOf(key, got.headers, ctx.signal);
+      if (tagging) headers["x-amz-tagging"] = tagging;
+      const md5 = plainMd5OfEtag(etag);
+      if (md5) headers["content-md5"] = Buffer.from(md5, "hex").toString("base64");
+      counters.dnld++;
+      const meter = new Meter((n) => (counters.dlBytes += n), this.o.limiter, ctx.signal);
+      body = got.body;
+      got.body.on("error", (err) => meter.destroy(err));
+      const piped = got.body.pipe(meter);
+      const res = await this.o.target.request({
+        method: "PUT",
+        bucket: this.o.destBucket,
+        key,
+        headers,
+        body: piped,
+        contentLength: size,
+        okStatuses: [412],
+        signal: ctx.signal,
+      });
+      res.body.resume();
+      if (res.status === 412) return { kind: "skipUp" };
+      const sent = meter.md5.digest("hex");
+      if (meter.bytes !== size) {
+        throw new CopyError(
+          "IncompleteBody",
+          `read ${meter.bytes} of ${size} bytes from the source`,
+          {
+            retryable: true,
+          },
+        );
+      }
+      // The target's ETag of a single PUT is the MD5 of what it stored (when not encrypted).
+      const targetMd5 = plainMd5OfEtag(res.headers["etag"] ?? "");
+      if ((md5 && sent !== md5) || (targetMd5 && targetMd5 !== sent)) {
+        throw new CopyError(
+          "ETagMismatch",
+          `MD5 ${sent} of the copied bytes does not match the ETags`,
+          {
+            retryable: true,
+          },
+        );
+      }
+      counters.upld++;
+      counters.ulBytes += size;
+      return { kind: "copied", bytes: size };
+    } finally {
+      if (!body.readableEnded) body.destroy();
+    }
+  }
+
+  private async headTarget(key: string, signal: AbortSignal): Promise<boolean> {
+    try {
+      const res = await this.o.target.request({
+        method: "HEAD",
+        bucket: this.o.destBucket,
+        key,
+        signal,
+      });
+      res.body.resume();
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  private async copyMultipart(
+    key: string,
+    head: SourceHead,
+    ctx: CopyContext,
+  ): Promise<CopyOutcome> {
+    // Conditional multipart uploads only fail at Complete: ask first to spare the bytes.
+    if (await this.headTarget(key, ctx.signal)) return { kind: "skipUp" };
+    const { counters } = ctx;
+    const byParts = head.partsCount !== undefined;
+    const partCount = byParts
+      ? (head.partsCount as number)
+      : Math.max(1, Math.ceil(head.size / this.o.partSize));
+    // The first GET also tells the tag count; its body becomes part 1.
+    const first = byParts
+      ? await this.getSource(key, ctx.signal, { partNumber: "1" })
+      : await this.getRange(key, 0, Math.min(head.size, this.o.partSize), ctx.signal);
+    if (!first) return { kind: "skipDn" };
+    let uploadId: string | undefined;
+    let pending: Readable | undefined = first.body;
+    const whole = byParts ? undefined : createHash("md5");
+    try {
+      const headers: Record<string, string> = { ...head.metadata };
+      const tagging = await this.tagsOf(key, first.headers, ctx.signal);
+      if (tagging) headers["x-amz-tagging"] = tagging;
+      const created = await this.o.target.request({
+        method: "POST",
+        bucket: this.o.destBucket,
+        key,
+        query: { uploads: "" },
+        headers,
+        signal: ctx.signal,
+      });
+      uploadId = parseInitiateMultipartUploadResult(
+        await readBodyLimited(created.body, MAX_XML),
+      ).uploadId;
+      counters.dnld++;
+      const parts: CompletedPart[] = [];
+      let total = 0;
+      for (let n = 1; n <= partCount; n++) {
+        let got: { headers: Record<string, string>; body: Readable } | undefined;
+        if (n === 1) got = first;
+        else if (byParts) got = await this.getSource(key, ctx.signal, { partNumber: String(n) });
+        else {
+          const start = (n - 1) * this.o.partSize;
+          got = await this.getRange(
+            key,
+            start,
+            Math.min(head.size, start + this.o.partSize),
+            ctx.signal,
+          );
+        }
+        if (!got) return { kind: "skipDn" };
+        pending = got.body;
+        // The object must not change under us: every part GET must show the HEAD's ETag.
+        const partEtag = got.headers["etag"];
+        if (partEtag !== undefined && head.etag !== "" && partEtag !== head.etag) {
+          throw new CopyError("SourceChanged", "the source object changed during the copy", {
+            retryable: true,
+          });
+        }
+        const len = Number(got.headers["content-length"] ?? "0");
+        const meter = new Meter((b) => (counters.dlBytes += b), this.o.limiter, ctx.signal, whole);
+        got.body.on("error", (err) => meter.destroy(err));
+        const res = await this.o.target.request({
+          method: "PUT",
+          bucket: this.o.destBucket,
+          key,
+          query: { partNumber: String(n), uploadId },
+          body: got.body.pipe(meter),
+          contentLength: len,
+          signal: ctx.signal,
+        });
+        res.body.resume();
+        pending = undefined;
+        const sent = meter.md5.digest("hex");
+        const etag = res.headers["etag"] ?? "";
+        if (
+          meter.bytes !== len ||
+          (plainMd5OfEtag(etag) !== undefined && plainMd5OfEtag(etag) !== sent)
+        ) {
+          throw new CopyError(
+            "ETagMismatch",
+            `part ${n}: the target's part ETag does not match the bytes sent`,
+            {
+              retryable: true,
+            },
+          );
+        }
+        parts.push({ partNumber: n, etag });
+        total += len;
+        counters.ulBytes += len;
+      }
+      if (total !== head.size) {
+        throw new CopyError("SizeMismatch", `parts hold ${total} bytes, the source ${head.size}`, {
+          retryable: true,
+        });
+      }
+      const done = await this.o.target.request({
+        method: "POST",
+        bucket: this.o.destBucket,
+        key,
+        query: { uploadId },
+        headers: { "if-none-match": "*", "content-type": "application/xml" },
+        body: buildCompleteMultipartUpload({ parts }),
+        okStatuses: [412],
+        signal: ctx.signal,
+      });
+      const text = (await readBodyLimited(done.body, MAX_XML)).toString("utf8");
+      if (done.status === 412) {
+        counters.ulBytes -= total;
+        await this.abort(key, uploadId);
+        uploadId = undefined;
+        return { kind: "skipUp" };
+      }
+      // CompleteMultipartUpload can answer 200 with an Error document
+      // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html).
+      const errCode = /<Error>[\s\S]*?<Code>([^<]+)<\/Code>/.exec(text)?.[1];
+      if (errCode) {
+        throw new S3ClientError(errCode, {
+          status: errCode === "PreconditionFailed" ? 412 : 500,
+          key,
+        });
+      }
+      uploadId = undefined;
+      const finalEtag = /<ETag>([^<]*)<\/ETag>/.exec(text)?.[1]?.replace(/&quot;/g, '"') ?? "";
+      if (byParts && head.etag && finalEtag && stripQuotes(finalEtag) !== stripQuotes(head.etag)) {
+        throw new CopyError(
+          "ETagMismatch",
+          `multipart ETag ${finalEtag} differs from the source's ${head.etag}`,
+          {
+            retryable: false,
+          },
+        );
+      }
+      if (whole) {
+        const md5 = plainMd5OfEtag(head.etag);
+        if (md5 && whole.digest("hex") !== md5) {
+          throw new CopyError(
+            "ETagMismatch",
+            "MD5 of the copied bytes differs from the source ETag",
+            {
+              retryable: false,
+            },
+          );
+        }
+      }
+      counters.upld++;
+      return { kind: "copied", bytes: total };
+    } catch (err) {
+      if (err instanceof S3ClientError && err.status === 412) {
+        if (uploadId) await this.abort(key, uploadId);
+        uploadId = undefined;
+        return { kind: "skipUp" };
+      }
+      throw err;
+    } finally {
+      if (pending && !pending.readableEnded) pending.destroy();
+      if (uploadId) await this.abort(key, uploadId);
+    }
+  }
+
+  private async getRange(
+    key: string,
+    start: number,
+    end: number,
+    signal: AbortSignal,
+  ): Promise<{ headers: Record<string, string>; body: Readable } | undefined> {
+    try {
+      const res = await this.o.source.request({
+        method: "GET",
+        bucket: this.o.srcBucket,
+        key,
+        headers: { range: `bytes=${start}-${end - 1}` },
+        signal,
+      });
+      return res;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async abort(key: string, uploadId: string): Promise<void> {
+    try {
+      const res = await this.o.target.request({
+        method: "DELETE",
+        bucket: this.o.destBucket,
+        key,
+        query: { uploadId },
+        signal: AbortSignal.timeout(30_000),
+      });
+      res.body.resume();
+    } catch {
+      // Best effort: a lifecycle rule for incomplete uploads cleans up what is left.
+    }
+  }
+
+  private async verifyOne(key: string, ctx: CopyContext): Promise<CopyOutcome> {
+    const src = await this.headSource(key, ctx.signal);
+    if (!src) return { kind: "skipDn" };
+    let res;
+    try {
+      res = await this.o.target.request({
+        method: "HEAD",
+        bucket: this.o.destBucket,
+        key,
+        signal: ctx.signal,
+      });
+    } catch (err) {
+      if (isNotFound(err)) return { kind: "mismatch", problem: "missing on the target" };
+      throw err;
+    }
+    res.body.resume();
+    ctx.counters.dnld++;
+    const size = Number(res.headers["content-length"] ?? "-1");
+    if (size !== src.size) return { kind: "mismatch", problem: `size ${size}, source ${src.size}` };
+    const etag = res.headers["etag"] ?? "";
+    if (stripQuotes(etag) !== stripQuotes(src.etag)) {
+      // A non-multipart source copied by parts has a different (multipart) ETag by design.
+      const sourcePlain = plainMd5OfEtag(src.etag) !== undefined;
+      const targetMultipart = /-\d+"?$/.test(etag);
+      if (!(sourcePlain && targetMultipart && src.size > this.o.multipartThreshold)) {
+        return { kind: "mismatch", problem: `ETag ${etag}, source ${src.etag}` };
+      }
+    }
+    const tmeta = copyableMetadata(res.headers);
+    for (const [name, value] of Object.entries(src.metadata)) {
+      if (tmeta[name] !== value) return { kind: "mismatch", problem: `${name} differs` };
+    }
+    for (const name of Object.keys(tmeta)) {
+      if (name.startsWith("x-amz-meta-") && src.metadata[name] === undefined) {
+        return { kind: "mismatch", problem: `${name} only on the target` };
+      }
+    }
+    return { kind: "verified" };
+  }
+
+  /** Classifies an error for the retry loop. */
+  describeError(err: unknown): {
+    code: string;
+    message: string;
+    retryable: boolean;
+    slowDown: boolean;
+  } {
+    if (err instanceof CopyError) {
+      return { code: err.code, message: err.message, retryable: err.retryable, slowDown: false };
+    }
+    if (err instanceof S3ClientError) {
+      const slowDown = err.status === 429 || err.status === 503 || err.code === "SlowDown";
+      const retryable =
+        slowDown ||
+        err.status >= 500 ||
+        err.status === 409 ||
+        [
+          "BadDigest",
+          "RequestTimeout",
+          "IncompleteBody",
+          "ExpiredToken",
+          "RequestTimeTooSkewed",
+          "InvalidPart",
+          "NoSuchUpload",
+        ].includes(err.code);
+      return { code: err.code, message: oneLine(err.message), retryable, slowDown };
+    }
+    const e = err as { code?: unknown; message?: unknown; name?: unknown };
+    const code =
+      typeof e.code === "string" ? e.code : typeof e.name === "string" ? e.name : "Error";
+    return { code, message: oneLine(String(e.message ?? err)), retryable: true, slowDown: false };
+  }
+
+  /** Waits before another attempt; 503/429 push back every worker (full jitter, capped). */
+  async backoff(attempt: number, slowDown: boolean, signal: AbortSignal): Promise<void> {
+    const cap = Math.min(slowDown ? 30_000 : 10_000, 250 * 2 ** attempt);
+    const wait = Math.random() * cap;
+    if (slowDown) this.throttleUntil = Math.max(this.throttleUntil, Date.now() + wait);
+    await sleep(wait, signal);
+  }
+
+  private async waitThrottle(signal: AbortSignal): Promise<void> {
+    const left = this.throttleUntil - Date.now();
+    if (left > 0) await sleep(left, signal);
+  }
+
+  /** Pages the source bucket with ListObjectsV2, in key order, after `startAfter`. */
+  async *listSource(startAfter: string | undefined): AsyncIterable<string> {
+    let token: string | undefined;
+    for (;;) {
+      const res = await this.o.source.request({
+        method: "GET",
+        bucket: this.o.srcBucket,
+        query: {
+          "list-type": "2",
+          "max-keys": "1000",
+          "continuation-token": token,
+          "start-after": token === undefined ? startAfter : undefined,
+          "encoding-type": "url",
+        },
+        signal: AbortSignal.timeout(120_000),
+      });
+      const page = parseListBucketResultV2(await readBodyLimited(res.body, 16 * 1024 * 1024));
+      const encoded = page.encodingType === "url";
+      for (const entry of page.contents)
+        yield encoded ? decodeURIComponent(entry.key.replace(/\+/g, "%20")) : entry.key;
+      if (!page.isTruncated || !page.nextContinuationToken) return;
+      token = page.nextContinuationToken;
+    }
+  }
+
+  /**
+   * The start-up probe: PUT one key twice with `If-None-Match: *`; the second must be refused
+   * with 412, else the target would let us overwrite newer objects. Returns whether it was.
+   */
+  async probeConditional(): Promise<boolean> {
+    const key = `.s3migrate-probe/${Date.now()}-${randomBytes(6).toString("hex")}`;
+    const put = (): Promise<number> =>
+      this.o.target
+        .request({
+          method: "PUT",
+          bucket: this.o.destBucket,
+          key,
+          headers: { "if-none-match": "*" },
+          body: Buffer.from("s3migrate probe\n"),
+          okStatuses: [412],
+          signal: AbortSignal.timeout(30_000),
+        })
+        .then((r) => {
+          r.body.resume();
+          return r.status;
+        });
+    try {
+      await put();
+      return (await put()) === 412;
+    } finally {
+      await this.o.target
+        .request({
+          method: "DELETE",
+          bucket: this.o.destBucket,
+          key,
+          signal: AbortSignal.timeout(30_000),
+        })
+        .then((r) => r.body.resume())
+        .catch(() => undefined);
+    }
+  }
+}
+
+function stripQuotes(etag: string): string {
+  return etag.replace(/^"|"$/g, "");
+}
+
+function oneLine(text: string): string {
+  return text.split("\n")[0]?.slice(0, 300) ?? "";
+}
