@@ -113,11 +113,15 @@ export function verifySigV4(req: IncomingSigV4Request, opts: VerifyOptions): Ver
       extra: { ArgumentName: "Authorization" },
     });
   }
+  const headers = collectHeaders(pairs);
+  // Over HTTP/2 the host arrives as the :authority pseudo-header; clients sign it as `host`.
+  const authority = headers.get(":authority");
+  if (!headers.has("host") && authority !== undefined) headers.set("host", authority);
   const ctx: RequestContext = {
     method: req.method,
     canonicalUri,
     params,
-    headers: collectHeaders(pairs),
+    headers,
     opts,
     now: opts.now ?? new Date(),
     maxSkewMs: opts.maxSkewMs ?? DEFAULT_MAX_SKEW_MS,

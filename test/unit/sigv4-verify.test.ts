@@ -410,6 +410,16 @@ describe("verifySigV4: canonical headers from rawHeaders", () => {
     expect(() => verifySigV4(replaceHeader(req, "x-amz-meta-name", wire), VERIFY)).not.toThrow();
   });
 
+  it("over HTTP/2, :authority stands in for host", () => {
+    const req = signed();
+    const h2 = {
+      ...req,
+      rawHeaders: req.rawHeaders.map((h, i) => (i % 2 === 0 && h === "host" ? ":authority" : h)),
+    };
+    expect(h2.rawHeaders).toContain(":authority");
+    expect(() => verifySigV4(h2, VERIFY)).not.toThrow();
+  });
+
   it("content-type need not be signed", () => {
     const req = withHeader(signed({ method: "PUT" }), "Content-Type", "text/plain");
     expect(() => verifySigV4(req, VERIFY)).not.toThrow();
