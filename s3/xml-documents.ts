@@ -163,7 +163,8 @@ export function parseDeleteResult(
   return {
     deleted: children(node, "Deleted").map((d) =>
       withDefined<DeletedEntry>(
-        { key: reqText(d, "Key") },
+        // MinIO has been seen to answer an empty <Deleted></Deleted>: read it as key "".
+        { key: optText(d, "Key") ?? "" },
         {
           versionId: optText(d, "VersionId"),
           deleteMarker: parseBool(optText(d, "DeleteMarker"), "DeleteMarker"),
