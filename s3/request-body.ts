@@ -114,9 +114,20 @@ class VerifyingBody extends Transform {
     this.held = payload;
   };
 
+  /** Called once when the stream is destroyed, before `error`/`close` are emitted. */
+  onDestroy: (() => void) | undefined;
+
   constructor(private readonly opts: VerifyingOptions) {
     super();
     this.sha256 = opts.sha256Hex === undefined ? undefined : createHash("sha256");
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    const hook = this.onDestroy;
+    this.onDestroy = undefined;
+    this.held = undefined;
+    hook?.();
+    cb(err);
   }
 
   override _transform(chunk: Buffer | string, encoding: BufferEncoding, cb: TransformCallback) {
@@ -233,10 +244,11 @@ export function verifiedBody(
 }
 
 /**
- * Pipes `raw` into `body`. A client that goes away mid-body fails `body` with IncompleteBody;
- * when `body` fails or is destroyed, `raw` is unpiped (by `pipe` itself) and paused.
+ * Pipes `raw` into `body`. A client that goes away mid-body fails `body` with IncompleteBody.
+ * When `body` is destroyed (failed, or by its consumer) `raw` is unpiped and paused at once,
+ * before `body` emits `error`, so an error handler may still resume (drain) or destroy `raw`.
  */
-function linkRaw(raw: Readable, body: Transform): void {
+function linkRaw(raw: Readable, body: VerifyingBody): void {
   const onError = (err: unknown): void => {
     body.destroy(
       new S3Error("IncompleteBody", {
@@ -250,11 +262,11 @@ function linkRaw(raw: Readable, body: Transform): void {
   };
   raw.on("error", onError);
   raw.once("close", onClose);
-  body.once("close", () => {
+  body.onDestroy = () => {
     raw.removeListener("close", onClose);
-    // Keep an error listener on raw: a late client reset must not become an uncaught error.
+    // The error listener stays: a late client reset must not become an uncaught error.
     raw.unpipe(body);
     if (!raw.readableEnded) raw.pause();
-  });
+  };
   raw.pipe(body);
 }
