@@ -6,8 +6,9 @@
  * https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html and
  * https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html, and the error
  * codes S3 answers with (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
- * The rules and why they matter are in docs PITFALLS.md, "SigV4 verification". The body is not
- * read here: the body pipeline checks a hex payload hash and the aws-chunked chain.
+ * The rules and why they matter are in the project's PITFALLS.md, section "SigV4 verification".
+ * The body is not read here: the body pipeline checks a hex payload hash and the aws-chunked
+ * chain.
  */
 import { timingSafeEqual } from "node:crypto";
 import { S3Error } from "./errors.js";

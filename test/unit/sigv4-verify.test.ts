@@ -830,6 +830,13 @@ describe("verifySigV4: tampered variants, one field at a time", () => {
     });
   });
 
+  it("SigV2 is refused with the message clients understand; both forms name the rule", () => {
+    const v2 = failure(replaceHeader(signed(), "authorization", `AWS ${AK}:c2lnbmF0dXJl`));
+    expect(v2.message).toContain("Please use AWS4-HMAC-SHA256.");
+    const both = failure({ ...signed({ path: "/bucket/key" }), rawUrl: presigned().rawUrl });
+    expect(both.message).toContain("Only one auth mechanism allowed");
+  });
+
   it("a wrong region names the region we serve", () => {
     expect(failure(signed({ region: "eu-west-1" })).extra.Region).toBe(REGION);
   });
