@@ -19,6 +19,7 @@ import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { S3Client, S3ClientError, readBodyLimited } from "../s3/client.js";
 import {
   buildCompleteMultipartUpload,
+  parseCompleteMultipartUploadResult,
   parseInitiateMultipartUploadResult,
   parseTagging,
   type CompletedPart,
@@ -476,15 +477,12 @@ export class S3Copier implements ObjectCopier {
       }
       // CompleteMultipartUpload can answer 200 with an Error document
       // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html).
-      const errCode = /<Error>[\s\S]*?<Code>([^<]+)<\/Code>/.exec(text)?.[1];
-      if (errCode) {
-        throw new S3ClientError(errCode, {
-          status: errCode === "PreconditionFailed" ? 412 : 500,
-          key,
-        });
+      if (/^\s*(<\?xml[^>]*>\s*)?<Error>/.test(text)) {
+        const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? "InternalError";
+        throw new S3ClientError(code, { status: code === "PreconditionFailed" ? 412 : 500, key });
       }
       uploadId = undefined;
-      const finalEtag = /<ETag>([^<]*)<\/ETag>/.exec(text)?.[1]?.replace(/&quot;/g, '"') ?? "";
+      const finalEtag = parseCompleteMultipartUploadResult(text).etag;
       if (byParts && head.etag && finalEtag && stripQuotes(finalEtag) !== stripQuotes(head.etag)) {
         throw new CopyError(
           "ETagMismatch",

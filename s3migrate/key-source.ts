@@ -180,11 +180,9 @@ export async function* classifyKeys(
   }
 }
 
-/** Counts the keys (lines) of a folder's list files without parsing them, for the progress percentage. */
-export async function countFolderKeys(dir: string): Promise<number> {
+/** Counts the distinct keys of a folder's list files (the merged stream), for the progress percentage. */
+export async function countFolderKeys(dir: string, compare: KeyCompare): Promise<number> {
   let n = 0;
-  for (const file of await listFilesIn(dir)) {
-    for await (const _ of readListFile(file)) n++;
-  }
+  for await (const _ of await folderKeys(dir, { compare, allowEmpty: true })) n++;
   return n;
 }

@@ -200,7 +200,7 @@ async function runPass(
   let total: number | undefined;
   if (opts.srcFolder && !opts.listSource) {
     // Counted in the background; the percentage shows "?" until it is known.
-    countFolderKeys(opts.srcFolder).then(
+    countFolderKeys(opts.srcFolder, compareKeys).then(
       (n) => (total = n),
       () => undefined,
     );
