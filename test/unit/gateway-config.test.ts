@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -270,6 +270,19 @@ metrics: { listen: 127.0.0.1:9100 }
     if (!dotted) throw new Error("missing credential");
     expect(credentialAllowsBucket(dotted, "axb")).toBe(false);
     expect(credentialAllowsBucket(c.credentials[0] as never, "anything")).toBe(true);
+  });
+
+  it("the commented example gateway.example.yaml is valid and uses every top-level key", async () => {
+    const text = await readFile(new URL("../../gateway.example.yaml", import.meta.url), "utf8");
+    const env = new Proxy({} as Record<string, string>, {
+      get: (_t, k) => `env-${String(k)}-value`,
+    });
+    const c = parse(text, env);
+    expect(c.tls).toBeDefined();
+    expect(c.metrics).toBeDefined();
+    expect(c.domains).toEqual(["s3.example.com"]);
+    expect(c.credentials.map((x) => x.role)).toEqual(["user", "user", "migrator", "admin"]);
+    expect(c.target.secretKey).toBe("env-S3GW_TARGET_SECRET_KEY-value");
   });
 
   it("loadConfigFile reports unreadable TLS files by key", async () => {
