@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
+import { uriEncode } from "./uri-encode.js";
 import { S3ClientError, readBodyLimited, type S3Client, type S3Response } from "./client.js";
 import {
   DEFAULT_RESPONSE_XML_LIMIT,
@@ -455,8 +456,8 @@ export interface CopyObjectInput extends ObjectInput {
 
 /** The `x-amz-copy-source` value: `/bucket/key` URL-encoded, `?versionId=` when given. */
 export function copySourceHeader(bucket: string, key: string, versionId?: string): string {
-  const path = `${encodeURIComponent(bucket)}/${key.split("/").map(encodeURIComponent).join("/")}`;
-  return versionId === undefined ? path : `${path}?versionId=${encodeURIComponent(versionId)}`;
+  const path = `${uriEncode(bucket)}/${uriEncode(key, { keepSlash: true })}`;
+  return versionId === undefined ? path : `${path}?versionId=${uriEncode(versionId)}`;
 }
 
 /** CopyObject (server-side copy within one endpoint). */

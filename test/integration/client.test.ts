@@ -7,6 +7,7 @@ import { S3Client, S3ClientError } from "../../s3/client.js";
 import {
   abortMultipartUpload,
   completeMultipartUpload,
+  copyObject,
   createBucket,
   createMultipartUpload,
   deleteBucket,
@@ -250,6 +251,46 @@ for (const [name, server] of servers) {
       expect(whole.metadata.userMetadata).toEqual({ origin: "mpu" });
       const tail = await getObject(client, { bucket, key, range: "bytes=-4" });
       expect(await text(tail.body)).toBe("tail");
+    });
+
+    it("copies an object server-side, keeping or replacing metadata", async () => {
+      const bucket = await newBucket("copy");
+      const source = "src dir/a+b%c é";
+      await putObject(client, {
+        bucket,
+        key: source,
+        body: "copied bytes",
+        metadata: { contentType: "text/x-src", userMetadata: { from: "source" } },
+      });
+      const kept = await copyObject(client, {
+        bucket,
+        key: "kept",
+        sourceBucket: bucket,
+        sourceKey: source,
+      });
+      expect(kept.etag).toMatch(/^"[0-9a-f]{32}"$/);
+      const keptHead = await headObject(client, { bucket, key: "kept" });
+      expect(keptHead.metadata.contentType).toBe("text/x-src");
+      expect(keptHead.metadata.userMetadata).toEqual({ from: "source" });
+      expect(await text((await getObject(client, { bucket, key: "kept" })).body)).toBe(
+        "copied bytes",
+      );
+
+      await copyObject(client, {
+        bucket,
+        key: "replaced",
+        sourceBucket: bucket,
+        sourceKey: source,
+        metadataDirective: "REPLACE",
+        metadata: { contentType: "text/x-new", userMetadata: { from: "copy" } },
+      });
+      const replaced = await headObject(client, { bucket, key: "replaced" });
+      expect(replaced.metadata.contentType).toBe("text/x-new");
+      expect(replaced.metadata.userMetadata).toEqual({ from: "copy" });
+      await expectS3Error(
+        copyObject(client, { bucket, key: "x", sourceBucket: bucket, sourceKey: "missing" }),
+        "NoSuchKey",
+      );
     });
 
     it("aborts a multipart upload", async () => {
