@@ -114,7 +114,9 @@ export function parseXmlDocument(
       message: `The XML you provided was larger than the maximum of ${options.maxBytes} bytes.`,
     });
   }
-  const text = typeof body === "string" ? body : body.toString("utf8");
+  // S3 may pad CopyObject and CompleteMultipartUpload answers with whitespace to keep the
+  // connection alive; whitespace before the declaration is not well-formed, so drop it.
+  const text = (typeof body === "string" ? body : body.toString("utf8")).trimStart();
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw malformedXml("DOCTYPE not allowed");
   const valid = XMLValidator.validate(text);
   if (valid !== true) throw malformedXml(valid.err.msg);

@@ -303,6 +303,11 @@ describe("multipart documents", () => {
     expect(() => parseCopyPartResult(buildCopyObjectResult(copy))).toThrow(S3Error);
   });
 
+  it("accepts keep-alive whitespace around a result document", () => {
+    const padded = `  \n\n${buildCopyObjectResult({ lastModified: "t", etag: '"e"' })}\n   `;
+    expect(parseCopyObjectResult(padded).etag).toBe('"e"');
+  });
+
   it("ListParts and ListMultipartUploads round-trip", () => {
     const parts: ListPartsResult = {
       bucket: "b",
