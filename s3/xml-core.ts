@@ -90,7 +90,7 @@ export function withDefined<T extends object>(base: T, extra: Partial<T>): T {
   return base;
 }
 
-/** Throws the S3 error for a body that is not the document we expect. */
+/** The `MalformedXML` S3Error for a body that is not the document we expect (for callers to throw). */
 export function malformedXml(detail?: string): S3Error {
   return new S3Error("MalformedXML", { cause: detail });
 }
