@@ -287,7 +287,6 @@ export class S3Copier implements ObjectCopier {
     const got = await this.getSource(key, ctx.signal);
     if (!got) return { kind: "skipDn" };
     const { counters } = ctx;
-    let body = got.body;
     try {
       const size = Number(got.headers["content-length"] ?? head.size);
       const etag = got.headers["etag"] ?? head.etag;
@@ -301,7 +300,6 @@ export class S3Copier implements ObjectCopier {
       if (md5) headers["content-md5"] = Buffer.from(md5, "hex").toString("base64");
       counters.dnld++;
       const meter = new Meter((n) => (counters.dlBytes += n), this.o.limiter, ctx.signal);
-      body = got.body;
       got.body.on("error", (err) => meter.destroy(err));
       const piped = got.body.pipe(meter);
       const res = await this.o.target.request({
@@ -341,7 +339,8 @@ export class S3Copier implements ObjectCopier {
       counters.ulBytes += size;
       return { kind: "copied", bytes: size };
     } finally {
-      if (!body.readableEnded) body.destroy();
+      // A refused PUT (412) or an error leaves the GET body unread: release its connection.
+      if (!got.body.readableEnded) got.body.destroy();
     }
   }
 
