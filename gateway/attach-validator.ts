@@ -143,25 +143,12 @@ function explain(
     );
   }
   const code = (err as { code?: unknown } | undefined)?.code;
-  if (typeof code === "string" && TLS_VERIFY_CODE.test(code)) {
-    // Certificate verification failures can surface as the raw TLS error rather than an
-    // S3ConnectionError (OpenSSL's X509_V_ERR names, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE).
-    return new AdminError(
-      422,
-      `${Side}TlsError`,
-      `${side} certificate not trusted or TLS failed (${code}); check the <tls-cert> given`,
-    );
-  }
   return new AdminError(
     422,
     `${Side}Error`,
     `${side} check failed for bucket ${bucket}${typeof code === "string" ? ` (${code})` : ""}`,
   );
 }
-
-/** Node's certificate verification error codes (OpenSSL X509_V_ERR_* names and ERR_TLS_*). */
-const TLS_VERIFY_CODE =
-  /^(ERR_TLS_|ERR_SSL_)|CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|LEAF_SIGNATURE|CHAIN/;
 
 function tlsReason(cause: unknown): string {
   const code = (cause as { code?: unknown } | undefined)?.code;

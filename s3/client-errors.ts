@@ -114,11 +114,17 @@ export function classifyNetworkError(err: unknown): S3ConnectionFailure | undefi
   if (CONNECT_CODES.has(code)) return "connect";
   if (RESET_CODES.has(code)) return "reset";
   if (CLOSED_CODES.has(code)) return "closed";
-  if (code.startsWith("ERR_TLS_") || code.startsWith("ERR_SSL_") || /CERT|SELF_SIGNED/.test(code)) {
+  if (code.startsWith("ERR_TLS_") || code.startsWith("ERR_SSL_") || TLS_VERIFY_CODE.test(code)) {
     return "tls";
   }
   return undefined;
 }
+
+/**
+ * OpenSSL's certificate-verification codes as Node reports them (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`,
+ * `DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, ...).
+ */
+const TLS_VERIFY_CODE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|HOSTNAME_MISMATCH/;
 
 /** Status → code for answers without an Error document (HEAD, or a proxy's HTML page). */
 function codeForStatus(status: number, hasKey: boolean): string {

@@ -114,6 +114,9 @@ describe("classifyNetworkError", () => {
     ["UND_ERR_HEADERS_TIMEOUT", "timeout"],
     ["DEPTH_ZERO_SELF_SIGNED_CERT", "tls"],
     ["ERR_TLS_CERT_ALTNAME_INVALID", "tls"],
+    // The code Node gives for a server certificate signed by an unknown CA.
+    ["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "tls"],
+    ["UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "tls"],
     ["UND_ERR_INVALID_ARG", undefined],
     ["UND_ERR_REQ_CONTENT_LENGTH_MISMATCH", undefined],
   ];
