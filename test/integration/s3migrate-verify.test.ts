@@ -81,7 +81,9 @@ describe("s3migrate --verify", () => {
     const problems = (await readFile(join(destFolder, "verify.log"), "utf8"))
       .split("\n")
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as { key: string; message: string });
+      .map((l) => JSON.parse(l) as { key: string; message: string })
+      // Workers finish in any order; verify.log is in completion order.
+      .sort((a, b) => (a.key < b.key ? -1 : 1));
     expect(problems.map((p) => p.key)).toEqual(["k1", "k2", "k3"]);
     expect(problems[1]?.message).toBe("missing on the target");
     expect(problems[2]?.message).toBe("content-type differs");
