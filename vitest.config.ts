@@ -12,6 +12,9 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           pool: "threads",
+          // vitest 4 requires distinct group orders for projects with different maxWorkers:
+          // unit tests run first, then the integration tests.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -20,6 +23,7 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts"],
           globalSetup: ["test/rig/global-setup.ts"],
           pool: "forks",
+          sequence: { groupOrder: 1 },
           // Two cores on CI and shared servers: modest parallelism.
           maxWorkers: 2,
           testTimeout: 120_000,
