@@ -239,7 +239,7 @@ function serverArgs(spec: Attempt): string[] {
     ];
   }
   // https://github.com/versity/versitygw/wiki/Quickstart ; `versitygw posix --help`
-  const posixOptions = spec.sidecar ? ["--sidecar", join(spec.rootDir, "meta")] : [];
+  const posixOptions = spec.sidecar ? ["--sidecar", sidecarDir(spec)] : [];
   return [
     "--port",
     `127.0.0.1:${spec.port}`,
@@ -250,6 +250,11 @@ function serverArgs(spec: Attempt): string[] {
     ...posixOptions,
     spec.dataDir,
   ];
+}
+
+/** versitygw's metadata dir when the filesystem lacks user xattrs (outside the data dir). */
+function sidecarDir(spec: Attempt): string {
+  return join(spec.rootDir, "meta");
 }
 
 /**
@@ -286,6 +291,7 @@ async function tryStart(spec: Attempt, readyTimeoutMs: number): Promise<AttemptR
   const watchdog = join(spec.rootDir, "watchdog.sh");
   const command = [spec.bin, ...serverArgs(spec)];
   await mkdir(spec.dataDir);
+  if (spec.sidecar) await mkdir(sidecarDir(spec));
   await writeFile(watchdog, WATCHDOG_SCRIPT);
   const log = await open(logFile, "a");
   let child: ChildProcess;
