@@ -11,12 +11,13 @@ import type { PublicBucketState } from "../gateway/admin-protocol.js";
 import { S3AttachValidator } from "../gateway/attach-validator.js";
 import { loadConfigFile } from "../gateway/config.js";
 import { createLogger } from "../gateway/logger.js";
+import { s3ListenerFactory } from "../gateway/s3-listener.js";
 import { startGateway, type S3ListenerFactory } from "../gateway/server.js";
 import { MIGRATION_MODES, type MigrationMode } from "../gateway/transitions.js";
 import { packageVersion } from "./version.js";
 
-/** The S3 proxy plugs in here once it exists (next round); until then serve runs admin + metrics. */
-const S3_LISTENER: S3ListenerFactory | undefined = undefined;
+/** The S3 endpoint (gateway/s3-listener.ts) that `serve` starts beside the admin API. */
+const S3_LISTENER: S3ListenerFactory | undefined = s3ListenerFactory();
 
 /** A failure reported as one line with this exit code. */
 class CliError extends Error {

@@ -1,0 +1,176 @@
+/**
+ * Authentication and authorization of S3 requests (DESIGN 3.1).
+ *
+ * Authentication is {@link verifySigV4} on the request exactly as it arrived, with the secrets
+ * of the configured credentials. Admin credentials are not S3 users: their signature is checked
+ * (so a wrong guess still says SignatureDoesNotMatch) and then the request is refused with
+ * AccessDenied; the admin role only drives the admin API.
+ *
+ * Authorization follows the credential's `buckets` globs and `readOnly` flag. A copy
+ * (`x-amz-copy-source`, CopyObject and UploadPartCopy) is authorized against the client's own
+ * identity for reading the copy source bucket, never against the service credential the
+ * gateway re-signs with (PITFALLS.md, the confused-deputy advisories).
+ */
+import { S3Error } from "../s3/errors.js";
+import type { IncomingSigV4Request, VerifiedRequest } from "../s3/sigv4-types.js";
+import { verifySigV4 } from "../s3/sigv4-verify.js";
+import { InvalidPercentEncodingError, percentDecode } from "../s3/uri-encode.js";
+import { bucketGlobToRegExp, type CredentialConfig, type GatewayConfig } from "./config.js";
+
+/** A credential ready for per-request checks (its bucket globs compiled once). */
+export interface S3Principal {
+  readonly credential: CredentialConfig;
+  /** Compiled `buckets` globs; undefined = every bucket. */
+  readonly bucketPatterns: readonly RegExp[] | undefined;
+}
+
+/** The credentials of a configuration, indexed for lookups on the hot path. */
+export interface CredentialIndex {
+  readonly byAccessKey: ReadonlyMap<string, S3Principal>;
+  readonly region: string;
+}
+
+/** Builds the lookup table once at start-up. */
+export function credentialIndex(
+  config: Pick<GatewayConfig, "credentials" | "region">,
+): CredentialIndex {
+  const byAccessKey = new Map<string, S3Principal>();
+  for (const credential of config.credentials) {
+    byAccessKey.set(credential.accessKey, {
+      credential,
+      bucketPatterns: credential.buckets?.map((g) => bucketGlobToRegExp(g)),
+    });
+  }
+  return { byAccessKey, region: config.region };
+}
+
+/** A request that passed authentication. */
+export interface Authenticated {
+  readonly principal: S3Principal;
+  readonly verified: VerifiedRequest;
+}
+
+/** Options for {@link authenticate}. */
+export interface AuthenticateOptions {
+  /** The server clock (tests); now unless given. */
+  readonly now?: Date;
+}
+
+/**
+ * Verifies the request's SigV4 signature (header or presigned form) and returns who signed it.
+ * Throws S3Error: the verifier's codes, or AccessDenied for an admin credential.
+ */
+export function authenticate(
+  req: IncomingSigV4Request,
+  index: CredentialIndex,
+  options: AuthenticateOptions = {},
+): Authenticated {
+  const verified = verifySigV4(req, {
+    lookupSecret: (id) => index.byAccessKey.get(id)?.credential.secretKey,
+    region: index.region,
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
+  const principal = index.byAccessKey.get(verified.accessKeyId);
+  if (principal === undefined) throw new S3Error("InvalidAccessKeyId");
+  if (principal.credential.role === "admin") {
+    throw new S3Error("AccessDenied", {
+      message: "Admin credentials are for the admin API, not for S3 requests.",
+    });
+  }
+  return { principal, verified };
+}
+
+/** Whether the principal may use `bucket` at all. */
+export function principalAllowsBucket(principal: S3Principal, bucket: string): boolean {
+  const patterns = principal.bucketPatterns;
+  return patterns === undefined || patterns.some((p) => p.test(bucket));
+}
+
+/**
+ * Operations that only read although their method is not GET/HEAD. SelectObjectContent is a
+ * POST that reads an object; IAM authorises it as `s3:GetObject`
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_SelectObjectContent.html).
+ */
+const READ_ONLY_POSTS: ReadonlySet<string> = new Set(["SelectObjectContent"]);
+
+/** Whether a request changes data: every method but GET and HEAD, except read-only POSTs. */
+export function isWriteRequest(method: string, operation: string): boolean {
+  if (method === "GET" || method === "HEAD") return false;
+  if (method === "POST" && READ_ONLY_POSTS.has(operation)) return false;
+  return true;
+}
+
+/** A parsed `x-amz-copy-source` header. */
+export interface CopySource {
+  /** The decoded source bucket. */
+  readonly bucket: string;
+  /** The raw (still encoded) remainder after `bucket/`: the key and any `?versionId=`. */
+  readonly rawRest: string;
+}
+
+/**
+ * Parses `x-amz-copy-source` (`[/]bucket/key[?versionId=id]`, URL-encoded;
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html#API_CopyObject_RequestSyntax).
+ * Throws InvalidArgument when it names no bucket and key.
+ */
+export function parseCopySource(value: string): CopySource {
+  const text = value.trim().replace(/^\//, "");
+  const slash = text.indexOf("/");
+  if (slash <= 0 || slash === text.length - 1) throw invalidCopySource();
+  let bucket: string;
+  try {
+    bucket = percentDecode(text.slice(0, slash)).toString("utf8");
+  } catch (err) {
+    if (err instanceof InvalidPercentEncodingError) throw invalidCopySource();
+    throw err;
+  }
+  if (!/^[A-Za-z0-9._-]{1,255}$/.test(bucket)) throw invalidCopySource();
+  return { bucket, rawRest: text.slice(slash + 1) };
+}
+
+function invalidCopySource(): S3Error {
+  return new S3Error("InvalidArgument", {
+    message: "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.",
+    extra: { ArgumentName: "x-amz-copy-source" },
+  });
+}
+
+/** What {@link authorize} checks. */
+export interface AuthorizeInput {
+  readonly principal: S3Principal;
+  readonly method: string;
+  readonly operation: string;
+  /** The addressed bucket; undefined for service-level requests. */
+  readonly bucket: string | undefined;
+  /** The parsed copy source, when the request carries `x-amz-copy-source`. */
+  readonly copySource: CopySource | undefined;
+}
+
+/**
+ * Refuses what the credential may not do (AccessDenied): a bucket outside its globs, a write by
+ * a read-only user, a copy whose source bucket the client itself may not read, or a
+ * service-level operation other than ListBuckets by a bucket-limited user.
+ */
+export function authorize(input: AuthorizeInput): void {
+  const { principal, bucket } = input;
+  const credential = principal.credential;
+  if (credential.readOnly && isWriteRequest(input.method, input.operation)) {
+    throw new S3Error("AccessDenied", { message: "This credential is read-only." });
+  }
+  if (bucket === undefined) {
+    if (input.operation !== "ListBuckets" && principal.bucketPatterns !== undefined) {
+      throw new S3Error("AccessDenied");
+    }
+    return;
+  }
+  if (!principalAllowsBucket(principal, bucket)) throw new S3Error("AccessDenied");
+  if (
+    input.copySource !== undefined &&
+    !principalAllowsBucket(principal, input.copySource.bucket)
+  ) {
+    throw new S3Error("AccessDenied", {
+      message: "Access Denied to the copy source bucket.",
+      resource: `/${input.copySource.bucket}`,
+    });
+  }
+}

@@ -1,0 +1,634 @@
+/**
+ * The S3 endpoint (DESIGN 3.1, 3.2, 3.6): a plain `node:https` (or `node:http`) server, since a
+ * generic proxy wants the raw request line, raw headers and an untouched body stream, which a
+ * framework's parsing would get in the way of.
+ *
+ * A request goes through one concern per file: addressing (s3-addressing), authentication and
+ * authorization (s3-auth), routing (routing.ts, a pure function of the bucket's state), the
+ * re-signed upstream request (s3-forward), and the answer (s3-respond). Nothing is read from the
+ * body and nothing reaches a backend before the request is authenticated, authorized and routed;
+ * `Expect: 100-continue` is answered only then.
+ *
+ * Limits: bounded header size and header time; no whole-request time cap (it would kill a
+ * 5 GiB upload) but a socket idle timeout and a minimum upload rate; keep-alive.
+ */
+import { readFile } from "node:fs/promises";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { Socket } from "node:net";
+import type { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { S3ConnectionError } from "../s3/client-errors.js";
+import { renderErrorXml, S3Error, toS3Error } from "../s3/errors.js";
+import { verifiedBody } from "../s3/request-body.js";
+import { parseRawQuery, UNSIGNED_PAYLOAD } from "../s3/sigv4-canonical.js";
+import { uriEncode } from "../s3/uri-encode.js";
+import { classifyOperation } from "./operations.js";
+import { route, type Route } from "./routing.js";
+import { addressingRules, resolveAddress, type AddressingRules } from "./s3-addressing.js";
+import {
+  authenticate,
+  authorize,
+  credentialIndex,
+  parseCopySource,
+  principalAllowsBucket,
+  type CopySource,
+  type CredentialIndex,
+  type S3Principal,
+} from "./s3-auth.js";
+import {
+  BackendRegistry,
+  DEFAULT_BACKEND_TIMEOUTS,
+  sendUpstream,
+  type BackendTimeouts,
+} from "./s3-forward.js";
+import { upstreamQuery, upstreamRequestHeaders } from "./s3-headers.js";
+import { createS3Metrics, OTHER_BUCKET_LABEL, type S3Metrics } from "./s3-metrics.js";
+import {
+  backendError,
+  filterListBuckets,
+  isErrorStatus,
+  relaySuccess,
+  sendBody,
+  sendError,
+  type AnswerContext,
+} from "./s3-respond.js";
+import type { RunningListener, S3ListenerContext, S3ListenerFactory } from "./server.js";
+import type { MigrationStateSnapshot } from "./state-store.js";
+
+/** Tunables of the S3 listener; every field has a default. */
+export interface S3ListenerOptions {
+  /** Upstream connect / headers / body-idle timeouts. */
+  readonly backendTimeouts?: BackendTimeouts;
+  /** Largest request header section in bytes (default 32 KiB; S3's own limit is 8 KiB of metadata). */
+  readonly maxHeaderBytes?: number;
+  /** Time a client has to send its whole header section (default 30 s). */
+  readonly headersTimeoutMs?: number;
+  /** A connection with no traffic either way for this long is closed (default 60 s). */
+  readonly idleTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open (default 5 s). */
+  readonly keepAliveTimeoutMs?: number;
+  /**
+   * Minimum upload rate: a request body that brings fewer than `bytesPerSecond` on average over
+   * one window is cut with RequestTimeout (default 1 KiB/s over 60 s).
+   */
+  readonly minUploadRate?: { readonly bytesPerSecond: number; readonly windowMs: number };
+  /** Longest wait for in-flight requests on close before connections are cut (default 30 s). */
+  readonly drainTimeoutMs?: number;
+}
+
+/** The defaults of {@link S3ListenerOptions}. */
+export const DEFAULT_S3_LISTENER_OPTIONS = {
+  maxHeaderBytes: 32 * 1024,
+  headersTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  minUploadRate: { bytesPerSecond: 1024, windowMs: 60_000 },
+  drainTimeoutMs: 30_000,
+} as const;
+
+/** Returns the {@link S3ListenerFactory} that `startGateway` plugs in. */
+export function s3ListenerFactory(options: S3ListenerOptions = {}): S3ListenerFactory {
+  return (context) => startS3Listener(context, options);
+}
+
+/** The most bytes of an unread request body discarded after an early answer, before closing. */
+const MAX_DISCARD_BYTES = 1024 * 1024;
+
+/** Everything a request handler shares, built once at start-up. */
+interface ListenerState {
+  readonly context: S3ListenerContext;
+  readonly rules: AddressingRules;
+  readonly credentials: CredentialIndex;
+  readonly backends: BackendRegistry;
+  readonly metrics: S3Metrics;
+  readonly logger: Logger;
+  readonly minUploadRate: { readonly bytesPerSecond: number; readonly windowMs: number };
+  readonly maxHeaderBytes: number;
+  inFlight: number;
+  closing: boolean;
+  onIdle: (() => void) | undefined;
+}
+
+/** Starts the S3 endpoint on `config.listen` (TLS when `config.tls` is set). */
+export async function startS3Listener(
+  context: S3ListenerContext,
+  options: S3ListenerOptions = {},
+): Promise<RunningListener> {
+  const { config } = context;
+  const o = { ...DEFAULT_S3_LISTENER_OPTIONS, ...options };
+  const targetCa =
+    config.target.ca === undefined ? undefined : await readFile(config.target.ca, "utf8");
+  const backends = new BackendRegistry({
+    target: config.target,
+    targetCa,
+    timeouts: options.backendTimeouts ?? DEFAULT_BACKEND_TIMEOUTS,
+  });
+  const state: ListenerState = {
+    context,
+    rules: addressingRules(config.domains),
+    credentials: credentialIndex(config),
+    backends,
+    metrics: createS3Metrics(context.registry),
+    logger: context.logger.child({ component: "s3" }),
+    minUploadRate: o.minUploadRate,
+    maxHeaderBytes: o.maxHeaderBytes,
+    inFlight: 0,
+    closing: false,
+    onIdle: undefined,
+  };
+
+  const serverOptions = {
+    maxHeaderSize: o.maxHeaderBytes,
+    // No cap on a whole request: a large upload may take hours. Headers are bounded in time,
+    // and the idle timeout and minimum rate bound a stalled or trickling body.
+    requestTimeout: 0,
+    headersTimeout: o.headersTimeoutMs,
+    keepAliveTimeout: o.keepAliveTimeoutMs,
+    insecureHTTPParser: false,
+  };
+  const server = config.tls
+    ? createHttpsServer({
+        ...serverOptions,
+        cert: await readFile(config.tls.cert),
+        key: await readFile(config.tls.key),
+      })
+    : createHttpServer(serverOptions);
+  server.timeout = o.idleTimeoutMs;
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    void handle(state, req, res, { expectContinue: false });
+  });
+  // Expect: 100-continue is answered only once the request is authenticated, authorized and
+  // routed (RFC 9110 §10.1.1); a refused request gets its error without the body being sent.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    void handle(state, req, res, { expectContinue: true });
+  });
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    clientError(state, err, socket);
+  });
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.removeListener("error", reject);
+      resolveListen();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : config.listen.port;
+  const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
+  const url = `${config.tls ? "https" : "http"}://${host}:${port}`;
+
+  return {
+    url,
+    close: async () => {
+      state.closing = true;
+      const closed = new Promise<void>((done) => server.close(() => done()));
+      server.closeIdleConnections();
+      if (state.inFlight > 0) {
+        await new Promise<void>((drained) => {
+          const timer = setTimeout(drained, o.drainTimeoutMs);
+          timer.unref();
+          state.onIdle = () => {
+            clearTimeout(timer);
+            drained();
+          };
+        });
+      }
+      server.closeAllConnections();
+      await closed;
+      await backends.close();
+    },
+  };
+}
+
+/** A process-unique request id: a random prefix and a counter, 16 upper-case hex digits as S3's. */
+const ID_PREFIX = randomBytes(4).toString("hex").toUpperCase();
+let idCounter = 0;
+function nextRequestId(): string {
+  idCounter = (idCounter + 1) >>> 0;
+  return ID_PREFIX + idCounter.toString(16).toUpperCase().padStart(8, "0");
+}
+
+/** What the access log line and the metrics record about one request. */
+interface RequestRecord {
+  accessKeyId: string | undefined;
+  bucket: string | undefined;
+  bucketLabel: string;
+  mode: string;
+  operation: string;
+  backend: string;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** Handles one S3 request from arrival to answer; never throws. */
+async function handle(
+  state: ListenerState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: { readonly expectContinue: boolean },
+): Promise<void> {
+  const started = process.hrtime.bigint();
+  const requestId = nextRequestId();
+  const method = (req.method ?? "GET").toUpperCase();
+  const ctx: { requestId: string; method: string; resource: string | undefined } = {
+    requestId,
+    method,
+    resource: undefined,
+  };
+  const record: RequestRecord = {
+    accessKeyId: undefined,
+    bucket: undefined,
+    bucketLabel: OTHER_BUCKET_LABEL,
+    mode: "none",
+    operation: "Unknown",
+    backend: "none",
+    bytesIn: 0,
+    bytesOut: 0,
+  };
+  state.inFlight++;
+  if (state.closing) res.setHeader("connection", "close");
+  const abort = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) abort.abort(new Error("client connection closed"));
+    finish(state, record, ctx, res, started);
+  });
+
+  let bodyStarted = false;
+  try {
+    const rawUrl = req.url ?? "/";
+    const address = resolveAddress({ rawUrl, host: req.headers.host }, state.rules);
+    record.bucket = address.bucket;
+    ctx.resource =
+      address.bucket === undefined
+        ? "/"
+        : `/${address.bucket}${address.key === undefined ? "" : `/${address.key}`}`;
+
+    let auth;
+    try {
+      auth = authenticate({ method, rawUrl, rawHeaders: req.rawHeaders }, state.credentials);
+    } catch (err) {
+      state.metrics.authFailure(toS3Error(err).code);
+      throw err;
+    }
+    const { principal, verified } = auth;
+    record.accessKeyId = verified.accessKeyId;
+
+    const copyHeader = req.headers["x-amz-copy-source"];
+    const copySource =
+      typeof copyHeader === "string" && copyHeader !== "" ? parseCopySource(copyHeader) : undefined;
+    const operation = classifyOperation({
+      method,
+      bucket: address.bucket,
+      key: address.key,
+      rawQuery: address.rawQuery,
+      hasCopySource: copySource !== undefined,
+    });
+    record.operation = operation;
+    try {
+      authorize({ principal, method, operation, bucket: address.bucket, copySource });
+    } catch (err) {
+      state.metrics.authFailure(toS3Error(err).code);
+      throw err;
+    }
+
+    const snapshot = state.context.store.snapshot();
+    const bucketState =
+      address.bucket === undefined ? undefined : snapshot.buckets.get(address.bucket);
+    if (bucketState !== undefined) record.bucketLabel = bucketState.bucket;
+    const decision = route({
+      state: bucketState,
+      bucket: address.bucket,
+      operation,
+      role: principal.credential.role,
+      method,
+    });
+    record.mode = decision.mode;
+    if (decision.backend === "refuse") {
+      throw new S3Error(decision.code, { message: `Refused: ${decision.reason}.` });
+    }
+    const backend =
+      decision.backend === "target"
+        ? state.backends.target
+        : state.backends.source(decision.source);
+    record.backend = backend.name;
+
+    const headers = upstreamRequestHeaders(req.rawHeaders);
+    if (copySource !== undefined) {
+      headers["x-amz-copy-source"] = rewriteCopySource(state, {
+        copySource,
+        original: copyHeader as string,
+        destination: decision,
+        snapshot,
+        principal,
+      });
+    }
+    let query: [string, string][];
+    try {
+      query = upstreamQuery(parseRawQuery(address.rawQuery));
+    } catch {
+      throw new S3Error("InvalidURI");
+    }
+
+    // The body: verified (and aws-chunked decoded) as it streams, with its exact length.
+    let body: Readable | Buffer | undefined;
+    let contentLength: number | undefined;
+    const hasBody = verified.payload.startsWith("streaming-") || hasRequestBody(req);
+    if (hasBody) {
+      const vb = verifiedBody(verified, bodyHeaders(req), req);
+      if (vb.contentLength === undefined) {
+        throw new S3Error("MissingContentLength");
+      }
+      if (options.expectContinue) res.writeContinue();
+      bodyStarted = true;
+      watchUploadRate(state, req, abort);
+      if (vb.contentLength === 0) {
+        // Nothing is held back for an empty body: wait for every check before sending.
+        vb.body.resume();
+        await finished(vb.body);
+        body = Buffer.alloc(0);
+      } else {
+        body = vb.body;
+        vb.body.once("error", (err) => abort.abort(err));
+      }
+      contentLength = vb.contentLength;
+    } else {
+      if (options.expectContinue) res.writeContinue();
+      if (method === "PUT" || method === "POST") contentLength = 0;
+    }
+
+    const upstream = await sendUpstream(backend, {
+      method,
+      bucket: decision.bucket,
+      key: address.key,
+      query,
+      headers,
+      body,
+      contentLength,
+      payloadHash:
+        verified.payload === "hex" && verified.payloadSha256 !== undefined
+          ? verified.payloadSha256
+          : UNSIGNED_PAYLOAD,
+      signal: abort.signal,
+    });
+    record.bytesIn = contentLength ?? 0;
+    const answer: AnswerContext = ctx;
+    if (isErrorStatus(upstream.statusCode)) {
+      const { error, headers: kept } = await backendError(upstream, {
+        secrets: backend.secrets,
+        hasKey: address.key !== undefined,
+      });
+      if (hasBody && body !== undefined && !Buffer.isBuffer(body)) body.destroy();
+      sendError(res, error, answer, {
+        headers: kept,
+        closeConnection: hasBody && !req.complete,
+      });
+      return;
+    }
+    if (
+      operation === "ListBuckets" &&
+      upstream.statusCode === 200 &&
+      principal.bucketPatterns !== undefined
+    ) {
+      const filtered = await filterListBuckets(upstream, (b) =>
+        principalAllowsBucket(principal, b),
+      );
+      record.bytesOut = filtered.length;
+      sendBody(res, 200, filtered, answer, "application/xml");
+      return;
+    }
+    relaySuccess(res, upstream, answer, {
+      onDone: (bytesOut) => {
+        record.bytesOut = bytesOut;
+      },
+    });
+  } catch (err) {
+    const error = answerableError(err, abort.signal);
+    if (error.code === "InternalError") {
+      state.logger.error({ err, requestId }, "internal error");
+    }
+    if (res.destroyed) return;
+    // A body not (fully) read: answer, close the connection, and drop what still arrives.
+    const unread = !req.complete && (bodyStarted || hasRequestBody(req));
+    sendError(res, error, ctx, { closeConnection: unread });
+    if (unread) discardBody(req);
+  }
+}
+
+/** The S3 error to answer for something that went wrong while handling a request. */
+function answerableError(err: unknown, signal: AbortSignal): S3Error {
+  // A body check that failed aborted the upstream request with its own S3 error.
+  const reason: unknown = signal.aborted ? signal.reason : undefined;
+  if (reason instanceof S3Error) return reason;
+  if (err instanceof S3ConnectionError) {
+    return new S3Error("ServiceUnavailable", {
+      message: "The backend S3 service is unavailable. Please retry.",
+      cause: err,
+    });
+  }
+  return toS3Error(err);
+}
+
+/** Whether the request announces a body (a length or chunked transfer coding). */
+function hasRequestBody(req: IncomingMessage): boolean {
+  return (
+    req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined
+  );
+}
+
+/** The headers verifiedBody needs, parsed from the request. */
+function bodyHeaders(req: IncomingMessage): Parameters<typeof verifiedBody>[1] {
+  const h = req.headers;
+  const lengthOf = (v: string | string[] | undefined, name: string): number | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== "string" || !/^\d{1,16}$/.test(v)) {
+      throw new S3Error("InvalidArgument", {
+        message: `${name} must be a non-negative integer.`,
+        extra: { ArgumentName: name },
+      });
+    }
+    return Number(v);
+  };
+  const checksums: Record<string, string> = {};
+  for (const [name, value] of Object.entries(h)) {
+    if (
+      (name === "content-md5" || name.startsWith("x-amz-checksum-")) &&
+      typeof value === "string"
+    ) {
+      checksums[name] = value;
+    }
+  }
+  const contentLength = lengthOf(h["content-length"], "Content-Length");
+  const decoded = lengthOf(h["x-amz-decoded-content-length"], "x-amz-decoded-content-length");
+  const trailer = h["x-amz-trailer"];
+  return {
+    ...(contentLength === undefined ? {} : { contentLength }),
+    ...(decoded === undefined ? {} : { decodedContentLength: decoded }),
+    ...(typeof trailer === "string" ? { trailer } : {}),
+    checksums,
+  };
+}
+
+/**
+ * The `x-amz-copy-source` to send upstream. Both buckets on the target: unchanged. Both on the
+ * same source (same endpoint and credential): the copy source bucket becomes its source bucket
+ * name. A copy across backends (a forward-mode bucket and a target bucket, or two different
+ * sources) cannot be done by one backend: NotImplemented.
+ */
+function rewriteCopySource(
+  state: ListenerState,
+  input: {
+    readonly copySource: CopySource;
+    readonly original: string;
+    readonly destination: Exclude<Route, { backend: "refuse" }>;
+    readonly snapshot: MigrationStateSnapshot;
+    readonly principal: S3Principal;
+  },
+): string {
+  const { copySource, destination } = input;
+  const from = route({
+    state: input.snapshot.buckets.get(copySource.bucket),
+    bucket: copySource.bucket,
+    operation: "GetObject",
+    role: input.principal.credential.role,
+    method: "GET",
+  });
+  if (from.backend === "refuse")
+    throw new S3Error(from.code, { message: `Refused: ${from.reason}.` });
+  if (from.backend === "target" && destination.backend === "target") return input.original;
+  if (from.backend === "source" && destination.backend === "source") {
+    const a = state.backends.source(from.source);
+    const b = state.backends.source(destination.source);
+    if (
+      a.origin === b.origin &&
+      a.pool === b.pool &&
+      a.credentials.accessKeyId === b.credentials.accessKeyId
+    ) {
+      return `/${uriEncode(from.bucket)}/${copySource.rawRest}`;
+    }
+  }
+  throw new S3Error("NotImplemented", {
+    message:
+      "Copying between a bucket in forward mode and a bucket on another backend is not supported by this gateway; copy through the client (GET then PUT).",
+  });
+}
+
+/**
+ * Cuts a request body that arrives slower than the minimum rate: the socket idle timeout
+ * catches a body that stops, this catches one that trickles (slowloris).
+ */
+function watchUploadRate(state: ListenerState, req: IncomingMessage, abort: AbortController): void {
+  const { bytesPerSecond, windowMs } = state.minUploadRate;
+  if (bytesPerSecond <= 0) return;
+  const socket = req.socket;
+  let last = socket.bytesRead;
+  const timer = setInterval(() => {
+    if (req.complete) {
+      clearInterval(timer);
+      return;
+    }
+    const now = socket.bytesRead;
+    if (now - last < (bytesPerSecond * windowMs) / 1000) {
+      clearInterval(timer);
+      abort.abort(new S3Error("RequestTimeout"));
+      return;
+    }
+    last = now;
+  }, windowMs);
+  timer.unref();
+  req.once("close", () => clearInterval(timer));
+}
+
+/** Reads and drops what is left of a body after an early answer, then closes; bounded. */
+function discardBody(req: IncomingMessage): void {
+  let discarded = 0;
+  req.on("data", (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > MAX_DISCARD_BYTES) req.socket.destroy();
+  });
+  req.resume();
+}
+
+/** Writes the access log line and the metrics of a finished request (once). */
+function finish(
+  state: ListenerState,
+  record: RequestRecord,
+  ctx: { requestId: string; method: string },
+  res: ServerResponse,
+  started: bigint,
+): void {
+  state.inFlight--;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const status = res.writableFinished ? res.statusCode : res.headersSent ? res.statusCode : 499;
+  state.metrics.observe(
+    {
+      bucket: record.bucketLabel,
+      mode: record.mode,
+      operation: record.operation,
+      backend: record.backend,
+      status,
+    },
+    seconds,
+    record.bytesIn,
+    record.bytesOut,
+  );
+  // Never the URL (a presigned query carries a signature), headers or key material.
+  state.logger.info(
+    {
+      requestId: ctx.requestId,
+      method: ctx.method,
+      accessKeyId: record.accessKeyId,
+      bucket: record.bucket,
+      mode: record.mode,
+      operation: record.operation,
+      backend: record.backend,
+      status,
+      aborted: !res.writableFinished,
+      bytesIn: record.bytesIn,
+      bytesOut: record.bytesOut,
+      latencyMs: Math.round(seconds * 1000),
+    },
+    "s3 request",
+  );
+  if (state.inFlight === 0 && state.onIdle !== undefined) {
+    const idle = state.onIdle;
+    state.onIdle = undefined;
+    idle();
+  }
+}
+
+/**
+ * Errors Node's HTTP parser raises before a request exists: oversized headers get S3's
+ * RequestHeaderSectionTooLarge, anything else a 400; the connection is then closed.
+ */
+function clientError(state: ListenerState, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || (err.code === "ECONNRESET" && socket.bytesWritten === 0)) {
+    socket.destroy();
+    return;
+  }
+  const code =
+    err.code === "HPE_HEADER_OVERFLOW" ? "RequestHeaderSectionTooLarge" : "InvalidRequest";
+  const error =
+    code === "RequestHeaderSectionTooLarge"
+      ? new S3Error("RequestHeaderSectionTooLarge", {
+          extra: { MaxSizeAllowed: String(state.maxHeaderBytes) },
+        })
+      : err.code === "HPE_HEADER_TIMEOUT" || err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? new S3Error("RequestTimeout")
+        : new S3Error("InvalidRequest", { message: "The request could not be parsed." });
+  state.metrics.authFailure(error.code);
+  const requestId = nextRequestId();
+  const body = renderErrorXml(error, { requestId });
+  socket.end(
+    `HTTP/1.1 ${error.status} ${error.status === 400 ? "Bad Request" : "Error"}\r\n` +
+      `content-type: application/xml\r\nx-amz-request-id: ${requestId}\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

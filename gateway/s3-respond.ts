@@ -1,0 +1,175 @@
+/**
+ * The one place that writes S3 answers (STYLE rule 4): our own errors, backend errors
+ * re-rendered as ours, relayed successes, and the filtered ListBuckets document. Every answer
+ * carries our `x-amz-request-id`.
+ *
+ * A backend's error body is never relayed: S3 servers echo the service access key, the
+ * StringToSign and the CanonicalRequest in it (PITFALLS.md, "URLs and hosts"). Only its code
+ * and a vetted message are kept (errorFromAnswer), and the resource is the client's own.
+ */
+import type { ServerResponse } from "node:http";
+import { pipeline } from "node:stream";
+import type { Dispatcher } from "undici";
+import { readBodyLimited, readBounded } from "../s3/client.js";
+import { errorFromAnswer } from "../s3/client-errors.js";
+import { renderErrorXml, S3Error } from "../s3/errors.js";
+import { buildListAllMyBucketsResult, parseListAllMyBucketsResult } from "../s3/xml.js";
+import { ERROR_HEADERS_KEPT, relayedResponseHeaders } from "./s3-headers.js";
+
+/** What every answer needs to know about its request. */
+export interface AnswerContext {
+  readonly requestId: string;
+  readonly method: string;
+  /** The client-facing resource (`/bucket/key`), for error documents. */
+  readonly resource: string | undefined;
+}
+
+/** Options for {@link sendError}. */
+export interface SendErrorOptions {
+  /** Headers to add (e.g. kept from a backend error answer). */
+  readonly headers?: Readonly<Record<string, string | string[]>>;
+  /** Close the connection after the answer (the request body was not, or not fully, read). */
+  readonly closeConnection?: boolean;
+}
+
+/**
+ * Writes an S3 error document (no body for HEAD). When headers were already sent (an error in
+ * the middle of a relayed body), the connection is destroyed instead: a client must see a
+ * failure, never a clean short answer.
+ */
+export function sendError(
+  res: ServerResponse,
+  err: S3Error,
+  ctx: AnswerContext,
+  options: SendErrorOptions = {},
+): void {
+  if (res.headersSent) {
+    res.destroy(err);
+    return;
+  }
+  const body = Buffer.from(
+    renderErrorXml(err, {
+      requestId: ctx.requestId,
+      ...(ctx.resource === undefined ? {} : { resource: ctx.resource }),
+    }),
+    "utf8",
+  );
+  const headers: Record<string, string | string[]> = {
+    ...options.headers,
+    "x-amz-request-id": ctx.requestId,
+    "content-type": "application/xml",
+    "content-length": String(body.length),
+  };
+  if (options.closeConnection === true) headers["connection"] = "close";
+  res.writeHead(err.status, headers);
+  if (ctx.method === "HEAD" || err.status === 304) res.end();
+  else res.end(body);
+}
+
+/** The largest backend error body read; the rest is discarded. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * Whether a backend status is an error answer to re-render: anything from 300 up except 304
+ * (Not Modified, a normal answer to a conditional request).
+ */
+export function isErrorStatus(status: number): boolean {
+  return status >= 300 && status !== 304;
+}
+
+/**
+ * Turns a backend error answer into our own S3Error (bounded read, vetted fields only) and the
+ * headers worth keeping from it.
+ */
+export async function backendError(
+  upstream: Dispatcher.ResponseData,
+  options: { readonly secrets: readonly string[]; readonly hasKey: boolean },
+): Promise<{ error: S3Error; headers: Record<string, string> }> {
+  const body = await readBounded(upstream.body, MAX_ERROR_BODY).catch(() => Buffer.alloc(0));
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(upstream.headers)) {
+    if (value !== undefined)
+      flat[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  const parsed = errorFromAnswer({
+    status: upstream.statusCode,
+    headers: flat,
+    body,
+    secrets: options.secrets,
+    ...(options.hasKey ? { key: "k" } : {}),
+  });
+  // A fresh error: the backend's request id, host id and resource stay behind.
+  const error = S3Error.fromCode(parsed.code, parsed.status, { message: parsed.message });
+  const headers: Record<string, string> = {};
+  for (const name of ERROR_HEADERS_KEPT) {
+    const v = flat[name];
+    if (v !== undefined) headers[name] = v;
+  }
+  return { error, headers };
+}
+
+/** Options for {@link relaySuccess}. */
+export interface RelayOptions {
+  /** Called with the number of body bytes written to the client once the relay ends. */
+  readonly onDone: (bytesOut: number, error: Error | undefined) => void;
+}
+
+/**
+ * Relays a successful backend answer: status, headers (minus hop-by-hop and backend identity,
+ * plus our request id) and the streamed body. A failure in the middle of the body (backend
+ * gone, body idle timeout) destroys the client connection, so the client sees an error.
+ */
+export function relaySuccess(
+  res: ServerResponse,
+  upstream: Dispatcher.ResponseData,
+  ctx: AnswerContext,
+  options: RelayOptions,
+): void {
+  const headers = relayedResponseHeaders(upstream.headers);
+  headers["x-amz-request-id"] = ctx.requestId;
+  res.writeHead(upstream.statusCode, headers);
+  let bytesOut = 0;
+  upstream.body.on("data", (chunk: Buffer) => {
+    bytesOut += chunk.length;
+  });
+  pipeline(upstream.body, res, (err) => {
+    if (err) {
+      upstream.body.destroy();
+      res.destroy(err);
+    }
+    options.onDone(bytesOut, err ?? undefined);
+  });
+}
+
+/** The largest ListBuckets document the gateway filters (a bound on what it buffers). */
+const MAX_LIST_BUCKETS_BODY = 16 * 1024 * 1024;
+
+/**
+ * Reads a ListBuckets answer and rebuilds it with only the buckets `allow` accepts, so a
+ * bucket-limited credential does not learn other buckets' names.
+ */
+export async function filterListBuckets(
+  upstream: Dispatcher.ResponseData,
+  allow: (bucket: string) => boolean,
+): Promise<Buffer> {
+  const raw = await readBodyLimited(upstream.body, MAX_LIST_BUCKETS_BODY);
+  const doc = parseListAllMyBucketsResult(raw);
+  const filtered = { ...doc, buckets: doc.buckets.filter((b) => allow(b.name)) };
+  return Buffer.from(buildListAllMyBucketsResult(filtered), "utf8");
+}
+
+/** Writes a complete small body answer (the filtered ListBuckets). */
+export function sendBody(
+  res: ServerResponse,
+  status: number,
+  body: Buffer,
+  ctx: AnswerContext,
+  contentType: string,
+): void {
+  res.writeHead(status, {
+    "x-amz-request-id": ctx.requestId,
+    "content-type": contentType,
+    "content-length": String(body.length),
+  });
+  res.end(body);
+}
