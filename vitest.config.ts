@@ -4,6 +4,7 @@ import { defineConfig } from "vitest/config";
 // rig, started once by the global setup; a server that cannot start fails the run).
 export default defineConfig({
   test: {
+    reporters: ["default", "./test/rig/summary-reporter.ts"],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     projects: [
