@@ -55,6 +55,7 @@ export class CountingProxy {
   /** Called with the running byte counts on every chunk from the backend. */
   onDown: ((bytesDown: number) => void) | undefined;
   private refusing = false;
+  private stalling = false;
   private readonly sockets = new Set<Socket>();
 
   private constructor(
@@ -66,11 +67,17 @@ export class CountingProxy {
   /** Starts a proxy to `backend` (`http://host:port`). */
   static async start(backend: string): Promise<CountingProxy> {
     const url = new URL(backend);
-    let proxy: CountingProxy | undefined;
+    const holder: { proxy?: CountingProxy } = {};
     const server = createServer((client) => {
-      const p = proxy as CountingProxy;
+      const p = holder.proxy as CountingProxy;
       if (p.refusing) {
         client.destroy();
+        return;
+      }
+      if (p.stalling) {
+        // Accept and never answer: a backend that hangs.
+        p.sockets.add(client);
+        client.resume();
         return;
       }
       const upstream = createConnection({ host: url.hostname, port: Number(url.port) });
@@ -98,8 +105,8 @@ export class CountingProxy {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const addr = server.address();
     const port = typeof addr === "object" && addr ? addr.port : 0;
-    proxy = new CountingProxy(server, `http://127.0.0.1:${port}`);
-    return proxy;
+    holder.proxy = new CountingProxy(server, `http://127.0.0.1:${port}`);
+    return holder.proxy;
   }
 
   /** Cuts every open connection and refuses new ones until {@link restore}: the backend is "dead". */
@@ -109,9 +116,19 @@ export class CountingProxy {
     this.sockets.clear();
   }
 
-  /** Accepts connections again. */
-  restore(): void {
+  /** Cuts every open connection and accepts new ones without ever answering: a hung backend. */
+  stall(): void {
+    this.cut();
     this.refusing = false;
+    this.stalling = true;
+  }
+
+  /** Accepts and forwards connections again. */
+  restore(): void {
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    this.refusing = false;
+    this.stalling = false;
   }
 
   /** Stops the proxy. */
