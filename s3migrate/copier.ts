@@ -255,12 +255,27 @@ export class S3Copier implements ObjectCopier {
   }
 
   private async copyOne(key: string, ctx: CopyContext): Promise<CopyOutcome> {
+    // GET first, without a HEAD: its headers tell size, ETag and metadata, so a small object
+    // costs two round trips (GET, PUT) instead of three. A multipart or large object turns out
+    // from the same headers; its GET is dropped (the socket holds at most a few buffers of it)
+    // and it goes by parts after a HEAD.
+    const got = await this.getSource(key, ctx.signal);
+    if (!got) return { kind: "skipDn" };
+    const size = Number(got.headers["content-length"] ?? "0");
+    const etag = got.headers["etag"] ?? "";
+    if (!/-\d+"?$/.test(etag) && size <= this.o.multipartThreshold) {
+      return this.copySingle(key, got, ctx);
+    }
+    got.body.destroy();
     const head = await this.headSource(key, ctx.signal);
     if (!head) return { kind: "skipDn" };
     if (head.partsCount !== undefined || head.size > this.o.multipartThreshold) {
       return this.copyMultipart(key, head, ctx);
     }
-    return this.copySingle(key, head, ctx);
+    // Replaced by a small single-part object between the GET and the HEAD: start over.
+    throw new CopyError("SourceChanged", "the source object changed during the copy", {
+      retryable: true,
+    });
   }
 
   private async getSource(
@@ -283,13 +298,15 @@ export class S3Copier implements ObjectCopier {
     }
   }
 
-  private async copySingle(key: string, head: SourceHead, ctx: CopyContext): Promise<CopyOutcome> {
-    const got = await this.getSource(key, ctx.signal);
-    if (!got) return { kind: "skipDn" };
+  private async copySingle(
+    key: string,
+    got: { headers: Record<string, string>; body: Readable },
+    ctx: CopyContext,
+  ): Promise<CopyOutcome> {
     const { counters } = ctx;
     try {
-      const size = Number(got.headers["content-length"] ?? head.size);
-      const etag = got.headers["etag"] ?? head.etag;
+      const size = Number(got.headers["content-length"] ?? "0");
+      const etag = got.headers["etag"] ?? "";
       const headers: Record<string, string> = {
         ...copyableMetadata(got.headers),
         "if-none-match": "*",
