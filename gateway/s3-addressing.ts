@@ -70,6 +70,8 @@ export function bucketFromHost(
   if (name === undefined || name.startsWith("[") || /^\d{1,3}(\.\d{1,3}){3}$/.test(name)) {
     return undefined; // IP literals are always path-style
   }
+  // A configured domain itself is path-style, even when it is a subdomain of another one.
+  if (rules.domains.includes(name)) return undefined;
   for (const domain of rules.domains) {
     if (name.length > domain.length + 1 && name.endsWith(`.${domain}`)) {
       return name.slice(0, name.length - domain.length - 1);
