@@ -305,6 +305,59 @@ describe("refused requests reach no backend", () => {
   });
 });
 
+describe("protocol details", () => {
+  /** Sends a PUT with Expect: 100-continue; reports whether 100 came and the final status. */
+  function putExpecting(
+    headers: Record<string, string>,
+    body: Buffer,
+  ): Promise<{ continued: boolean; status: number }> {
+    return new Promise((resolve, reject) => {
+      let continued = false;
+      const req = httpsRequest(`${gw.url}/${BUCKET_A}/expect`, {
+        method: "PUT",
+        ca: certs.ca,
+        headers: { ...headers, expect: "100-continue", "content-length": String(body.length) },
+      });
+      req.on("continue", () => {
+        continued = true;
+        req.end(body);
+      });
+      req.on("response", (res) => {
+        res.resume();
+        res.on("end", () => resolve({ continued, status: res.statusCode ?? 0 }));
+        if (!continued) req.destroy();
+      });
+      req.on("error", (err) => (continued ? reject(err) : undefined));
+    });
+  }
+
+  it("answers Expect: 100-continue only after authentication", async () => {
+    const body = Buffer.from("continued body");
+    const sign = (cred: { accessKeyId: string; secretAccessKey: string }) => {
+      const headers = { host: host(), "x-amz-content-sha256": "UNSIGNED-PAYLOAD" };
+      return {
+        ...headers,
+        ...signRequest(
+          { method: "PUT", path: `/${BUCKET_A}/expect`, headers, payloadHash: "UNSIGNED-PAYLOAD" },
+          cred,
+          { region: rig.minio.region },
+        ),
+      };
+    };
+    const before = backendBytes();
+    expect(await putExpecting(sign({ ...USER, secretAccessKey: "bad-secret" }), body)).toEqual({
+      continued: false,
+      status: 403,
+    });
+    expect(backendBytes()).toBe(before);
+    expect(await putExpecting(sign(USER), body)).toEqual({ continued: true, status: 200 });
+    const got = await targetDirect().send(
+      new GetObjectCommand({ Bucket: BUCKET_A, Key: "expect" }),
+    );
+    expect((await bytesOf(got.Body)).equals(body)).toBe(true);
+  });
+});
+
 describe("failing backends", () => {
   it("a backend cut mid-PUT leaves no object, and the client gets an error", async () => {
     const client = gatewayClient(gw, certs, USER, { region: rig.minio.region });
