@@ -16,7 +16,8 @@
  */
 import { createHash, randomBytes, type Hash } from "node:crypto";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
-import { S3Client, S3ClientError, readBodyLimited } from "../s3/client.js";
+import { S3Client, S3ClientError, readBodyLimited, readBounded } from "../s3/client.js";
+import { UNSIGNED_PAYLOAD } from "../s3/sigv4-canonical.js";
 import {
   buildCompleteMultipartUpload,
   parseCompleteMultipartUploadResult,
@@ -38,6 +39,9 @@ const METADATA_HEADERS = [
 ] as const;
 
 const MAX_XML = 1024 * 1024;
+
+/** Single-part objects up to this size are read whole before their PUT (see putBuffered). */
+const BUFFERED_MAX = 256 * 1024;
 
 /** A copy failed for a reason of our own (integrity), with a stable code. */
 export class CopyError extends Error {
@@ -316,6 +320,7 @@ export class S3Copier implements ObjectCopier {
       const md5 = plainMd5OfEtag(etag);
       if (md5) headers["content-md5"] = Buffer.from(md5, "hex").toString("base64");
       counters.dnld++;
+      if (size <= BUFFERED_MAX) return await this.putBuffered(key, got, size, md5, headers, ctx);
       const meter = new Meter((n) => (counters.dlBytes += n), this.o.limiter, ctx.signal);
       got.body.on("error", (err) => meter.destroy(err));
       const piped = got.body.pipe(meter);
@@ -359,6 +364,72 @@ export class S3Copier implements ObjectCopier {
       // A refused PUT (412) or an error leaves the GET body unread: release its connection.
       if (!got.body.readableEnded) got.body.destroy();
     }
+  }
+
+  /**
+   * The small-object path: the body (at most {@link BUFFERED_MAX} bytes, so memory stays
+   * bounded by threads × that) is read whole, hashed, and sent as one Buffer with its own
+   * Content-MD5. A stream pipeline per object (Transform, pipe, listeners) and a chunked
+   * request write cost more CPU than the copy itself at a few KiB an object; the integrity
+   * checks are the same: source ETag, Content-MD5 checked by the target, the target's ETag.
+   */
+  private async putBuffered(
+    key: string,
+    got: { headers: Record<string, string>; body: Readable },
+    size: number,
+    md5: string | undefined,
+    headers: Record<string, string>,
+    ctx: CopyContext,
+  ): Promise<CopyOutcome> {
+    const { counters } = ctx;
+    const body = await readBounded(got.body, size + 1);
+    counters.dlBytes += body.length;
+    if (body.length !== size) {
+      throw new CopyError(
+        "IncompleteBody",
+        `read ${body.length} of ${size} bytes from the source`,
+        {
+          retryable: true,
+        },
+      );
+    }
+    const sent = createHash("md5").update(body).digest("hex");
+    if (md5 && sent !== md5) {
+      throw new CopyError(
+        "ETagMismatch",
+        `MD5 ${sent} of the read bytes differs from the source ETag`,
+        {
+          retryable: true,
+        },
+      );
+    }
+    if (this.o.limiter) await this.o.limiter.take(size, ctx.signal);
+    const res = await this.o.target.request({
+      method: "PUT",
+      bucket: this.o.destBucket,
+      key,
+      headers: { ...headers, "content-md5": Buffer.from(sent, "hex").toString("base64") },
+      body,
+      // Content-MD5 already makes the target check the bytes; a SHA-256 of them adds nothing.
+      payloadHash: UNSIGNED_PAYLOAD,
+      okStatuses: [412],
+      signal: ctx.signal,
+    });
+    res.body.resume();
+    if (res.status === 412) return { kind: "skipUp" };
+    const targetMd5 = plainMd5OfEtag(res.headers["etag"] ?? "");
+    if (targetMd5 && targetMd5 !== sent) {
+      throw new CopyError(
+        "ETagMismatch",
+        `MD5 ${sent} of the copied bytes differs from the target's ETag`,
+        {
+          retryable: true,
+        },
+      );
+    }
+    counters.upld++;
+    counters.ulBytes += size;
+    return { kind: "copied", bytes: size };
   }
 
   private async headTarget(key: string, signal: AbortSignal): Promise<boolean> {
