@@ -102,14 +102,6 @@ describe.each(PAIRS)("gateway data plane ($name)", ({ target, source }) => {
   });
 
   afterAll(async () => {
-    if (process.env.GW_DEBUG)
-      console.log(
-        gw
-          .logs()
-          .split("\n")
-          .filter((l) => !l.includes('"status":20'))
-          .join("\n"),
-      );
     await gw?.close();
     await tlsAgent?.close();
   });
