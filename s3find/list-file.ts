@@ -21,7 +21,7 @@
  * S3 key rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
  */
 import { createReadStream } from "node:fs";
-import { open, readdir, rename, rm, lstat } from "node:fs/promises";
+import { open, readdir, rename, rm, lstat, type FileHandle } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
@@ -158,13 +158,7 @@ export async function writeListFile(
   path: string,
   keys: Iterable<string> | AsyncIterable<string>,
 ): Promise<void> {
-  const dir = dirname(path);
-  // Hidden (leading dot) so listFilesIn never picks up a half-written file, and in the same
-  // directory so rename(2) is atomic (same filesystem).
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
-  const fh = await open(tmp, "wx", 0o644);
-  let closed = false;
-  try {
+  await writeAtomically(path, async (fh) => {
     // Lines are gathered in batches and written with one call each; a sync iterable (an
     // array) is walked without for-await, which would cost a promise per key.
     let batch: string[] = [];
@@ -184,6 +178,62 @@ export async function writeListFile(
       }
     }
     if (batch.length > 0) await fh.writeFile(batch.join("\n") + "\n", "utf8");
+  });
+}
+
+/** Keys sharing one directory prefix, consecutive in a walk: prefix + names[i] for start ≤ i < end. */
+export interface KeyRun {
+  /** "" or a directory path ending in "/". */
+  prefix: string;
+  /** Entry names; only [start, end) belong to the run. */
+  names: readonly string[];
+  /** First index of the run. */
+  start: number;
+  /** One past the last index of the run. */
+  end: number;
+  /** Whether some key of the run (prefix or name) holds a character to escape; false skips the scan. */
+  needsEscape: boolean;
+}
+
+/**
+ * The list-file lines of a run, each ended by "\n", ready to be appended to a list file's
+ * text. The common case (nothing to escape) is one `join` per directory instead of work per key.
+ */
+export function runLines(run: KeyRun): string {
+  const { prefix, names, start, end } = run;
+  if (end <= start) return "";
+  if (run.needsEscape) {
+    let text = "";
+    for (let i = start; i < end; i++) text += `${escapeKey(prefix + (names[i] as string))}\n`;
+    return text;
+  }
+  const part = start === 0 && end === names.length ? names : names.slice(start, end);
+  return `${prefix}${part.join(`\n${prefix}`)}\n`;
+}
+
+/**
+ * Writes text already in list-file form (escaped lines, each ended by "\n", e.g. from
+ * runLines) to `path` atomically, like writeListFile. The caller vouches for the order.
+ */
+export async function writeListText(path: string, text: string): Promise<void> {
+  await writeAtomically(path, async (fh) => {
+    await fh.writeFile(text, "utf8");
+  });
+}
+
+/** Runs `write` on a hidden temp file in the same directory, then fsync, rename, fsync dir. */
+async function writeAtomically(
+  path: string,
+  write: (fh: FileHandle) => Promise<void>,
+): Promise<void> {
+  const dir = dirname(path);
+  // Hidden (leading dot) so listFilesIn never picks up a half-written file, and in the same
+  // directory so rename(2) is atomic (same filesystem).
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
+  const fh = await open(tmp, "wx", 0o644);
+  let closed = false;
+  try {
+    await write(fh);
     await fh.sync();
     closed = true;
     await fh.close();

@@ -6,9 +6,8 @@
 import { mkdir, readdir, realpath, rm, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join, relative, sep, isAbsolute } from "node:path";
-import { chunkFileName, MAX_CHUNK_NUMBER } from "./list-file.js";
-import { SortPool } from "./sort-pool.js";
-import { newWalkStats, walkKeys, type WalkIssue, type WalkStats } from "./walk.js";
+import { ChunkWriter } from "./chunk-writer.js";
+import { newWalkStats, walkRuns, type WalkIssue, type WalkStats } from "./walk.js";
 
 /** Default number of keys per chunk file. */
 export const DEFAULT_CHUNK_SIZE = 100_000;
@@ -23,8 +22,14 @@ export interface S3findOptions {
   laterThanDays?: number;
   /** Keys per chunk file (default 100,000). */
   chunkSize?: number;
-  /** Parallel sort/write workers (default: the number of cores). */
+  /** Parallel walkers and chunk writes (default: the number of cores). */
   jobs?: number;
+  /**
+   * Most entries of one directory sorted in memory at once; a larger directory is read in
+   * sorted batches and each batch starts a new chunk (default: the chunk size, within
+   * 1,024..262,144). Tests lower it to exercise that path.
+   */
+  dirBatchSize?: number;
   /** Accept a non-empty output directory, deleting an earlier run's chunk files from it. */
   force?: boolean;
   /** "Now" for the modification-time cutoff, epoch ms (tests pin it). */
@@ -98,14 +103,14 @@ export async function runS3find(options: S3findOptions): Promise<S3findSummary> 
   const excludeDir = await outputInsideRoot(root, options.outputDir);
 
   const stats = newWalkStats();
-  const pool = new SortPool({ jobs });
   const interval = options.progressIntervalMs ?? 5000;
   let lastReport = started;
+  const writer = new ChunkWriter({ outputDir: options.outputDir, chunkSize, maxWrites: jobs });
   const progress = (): S3findProgress => {
     const elapsedMs = performance.now() - started;
     return {
       ...stats,
-      chunks: pool.written,
+      chunks: writer.written,
       elapsedMs,
       entriesPerSecond: elapsedMs > 0 ? (stats.scanned * 1000) / elapsedMs : 0,
     };
@@ -119,31 +124,23 @@ export async function runS3find(options: S3findOptions): Promise<S3findSummary> 
     }
   };
 
-  let chunkNo = 0;
-  let keys: string[] = [];
-  const flush = async (): Promise<void> => {
-    chunkNo++;
-    if (chunkNo > MAX_CHUNK_NUMBER) {
-      throw new Error(`more than ${MAX_CHUNK_NUMBER} chunks: use a larger --chunk-size`);
-    }
-    const full = keys;
-    keys = [];
-    await pool.submit(join(options.outputDir, chunkFileName(chunkNo)), full);
-  };
   try {
-    for (const key of walkKeys(root, stats, {
+    // The walk yields keys already in byte order (walk.ts), so a chunk is just the next
+    // chunkSize keys of the walk, written as one text; nothing is sorted afterwards.
+    for (const item of walkRuns(root, stats, {
       modifiedSinceMs: days === undefined ? undefined : nowMs - days * 86_400_000,
       excludeDir,
+      batchEntries: options.dirBatchSize ?? Math.min(Math.max(chunkSize, 1024), 262_144),
       onIssue: options.onIssue,
       onTick: tick,
     })) {
-      keys.push(key);
-      if (keys.length >= chunkSize) await flush();
+      if ("subtree" in item) continue; // no delegation without delegateDepth
+      await writer.appendRun(item);
     }
-    if (keys.length > 0) await flush();
+    await writer.finish();
   } finally {
-    // Always wait for (and stop) the workers; a write failure surfaces here.
-    await pool.close();
+    // Always wait for the writes in flight; a write failure surfaces here.
+    await writer.settle();
   }
   return {
     ...progress(),
