@@ -144,6 +144,10 @@ export interface S3CopierOptions {
   readonly limiter?: BandwidthLimiter;
   /** Compare instead of copy. */
   readonly verify?: boolean;
+  /** Most parts of one multipart copy in flight at once; default 1 (in order). */
+  readonly partLanes?: number;
+  /** Extra part lanes shared by all multipart copies in flight; default 0. */
+  readonly spareLanes?: number;
 }
 
 /** Source object facts from HEAD. */
@@ -197,9 +201,13 @@ export function taggingHeader(tags: readonly { key: string; value: string }[]): 
 /** The real copier: source and target S3 endpoints through our undici client. */
 export class S3Copier implements ObjectCopier {
   private throttleUntil = 0;
+  /** Lanes beyond the first that multipart copies may still take (see copyParts). */
+  private spareLanes: number;
 
   /** Creates a copier. */
-  constructor(private readonly o: S3CopierOptions) {}
+  constructor(private readonly o: S3CopierOptions) {
+    this.spareLanes = o.spareLanes ?? 0;
+  }
 
   /** Copies (or verifies) one key. */
   async copy(key: string, ctx: CopyContext): Promise<CopyOutcome> {
@@ -484,62 +492,16 @@ export class S3Copier implements ObjectCopier {
         await readBodyLimited(created.body, MAX_XML),
       ).uploadId;
       counters.dnld++;
-      const parts: CompletedPart[] = [];
-      let total = 0;
-      for (let n = 1; n <= partCount; n++) {
-        let got: { headers: Record<string, string>; body: Readable } | undefined;
-        if (n === 1) got = first;
-        else if (byParts) got = await this.getSource(key, ctx.signal, { partNumber: String(n) });
-        else {
-          const start = (n - 1) * this.o.partSize;
-          got = await this.getRange(
-            key,
-            start,
-            Math.min(head.size, start + this.o.partSize),
-            ctx.signal,
-          );
-        }
-        if (!got) return { kind: "skipDn" };
-        pending = got.body;
-        // The object must not change under us: every part GET must show the HEAD's ETag.
-        const partEtag = got.headers["etag"];
-        if (partEtag !== undefined && head.etag !== "" && partEtag !== head.etag) {
-          throw new CopyError("SourceChanged", "the source object changed during the copy", {
-            retryable: true,
-          });
-        }
-        const len = Number(got.headers["content-length"] ?? "0");
-        const meter = new Meter((b) => (counters.dlBytes += b), this.o.limiter, ctx.signal, whole);
-        got.body.on("error", (err) => meter.destroy(err));
-        const res = await this.o.target.request({
-          method: "PUT",
-          bucket: this.o.destBucket,
-          key,
-          query: { partNumber: String(n), uploadId },
-          body: got.body.pipe(meter),
-          contentLength: len,
-          signal: ctx.signal,
-        });
-        res.body.resume();
-        pending = undefined;
-        const sent = meter.md5.digest("hex");
-        const etag = res.headers["etag"] ?? "";
-        if (
-          meter.bytes !== len ||
-          (plainMd5OfEtag(etag) !== undefined && plainMd5OfEtag(etag) !== sent)
-        ) {
-          throw new CopyError(
-            "ETagMismatch",
-            `part ${n}: the target's part ETag does not match the bytes sent`,
-            {
-              retryable: true,
-            },
-          );
-        }
-        parts.push({ partNumber: n, etag });
-        total += len;
-        counters.ulBytes += len;
-      }
+      // The first lane takes part 1 (whose GET is open) first, so `first` is never left unread.
+      pending = undefined;
+      const copied = await this.copyParts(
+        key,
+        head,
+        { partCount, byParts, first, uploadId, whole },
+        ctx,
+      );
+      if (copied === undefined) return { kind: "skipDn" };
+      const { parts, total } = copied;
       if (total !== head.size) {
         throw new CopyError("SizeMismatch", `parts hold ${total} bytes, the source ${head.size}`, {
           retryable: true,
@@ -603,6 +565,141 @@ export class S3Copier implements ObjectCopier {
     } finally {
       if (pending && !pending.readableEnded) pending.destroy();
       if (uploadId) await this.abort(key, uploadId);
+    }
+  }
+
+  /**
+   * Copies the parts of one multipart upload: one lane, plus up to `partLanes - 1` more while
+   * the copier-wide pool of spare lanes has room (so a lone 2 GiB object moves several parts at
+   * once, while many objects in flight do not multiply the streams). A non-multipart source
+   * hashed whole (`whole`) needs its bytes in order and keeps one lane. The first failure
+   * aborts the other lanes' requests and is thrown once all have settled; a part GET that
+   * finds the object gone returns undefined (`skip(dn)`).
+   */
+  private async copyParts(
+    key: string,
+    head: SourceHead,
+    plan: {
+      partCount: number;
+      byParts: boolean;
+      first: { headers: Record<string, string>; body: Readable };
+      uploadId: string;
+      whole: Hash | undefined;
+    },
+    ctx: CopyContext,
+  ): Promise<{ parts: CompletedPart[]; total: number } | undefined> {
+    const stopLanes = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, stopLanes.signal]);
+    const parts: CompletedPart[] = [];
+    let total = 0;
+    let next = 1;
+    let failure: { err: unknown } | undefined;
+    let vanished = false;
+    const lane = async (): Promise<void> => {
+      while (failure === undefined && !vanished && next <= plan.partCount) {
+        const n = next++;
+        try {
+          const part = await this.copyPart(key, head, n, n === 1 ? plan.first : undefined, {
+            uploadId: plan.uploadId,
+            byParts: plan.byParts,
+            whole: plan.whole,
+            signal,
+            counters: ctx.counters,
+          });
+          if (part === undefined) {
+            vanished = true;
+            stopLanes.abort(new Error("the source object vanished"));
+            return;
+          }
+          parts[n - 1] = { partNumber: n, etag: part.etag };
+          total += part.len;
+        } catch (err) {
+          if (failure === undefined) {
+            failure = { err };
+            stopLanes.abort(err);
+          }
+        }
+      }
+    };
+    const width = plan.whole ? 1 : Math.min(this.o.partLanes ?? 1, plan.partCount);
+    const lanes = [lane()];
+    for (let i = 1; i < width && this.spareLanes > 0; i++) {
+      this.spareLanes--;
+      lanes.push(lane().finally(() => this.spareLanes++));
+    }
+    await Promise.all(lanes);
+    if (failure !== undefined) throw failure.err;
+    if (vanished) return undefined;
+    return { parts, total };
+  }
+
+  /** Copies part `n` (GET by part number or range → UploadPart), checked by MD5; undefined when the source is gone. */
+  private async copyPart(
+    key: string,
+    head: SourceHead,
+    n: number,
+    opened: { headers: Record<string, string>; body: Readable } | undefined,
+    o: {
+      uploadId: string;
+      byParts: boolean;
+      whole: Hash | undefined;
+      signal: AbortSignal;
+      counters: CopyContext["counters"];
+    },
+  ): Promise<{ etag: string; len: number } | undefined> {
+    let got = opened;
+    if (got === undefined) {
+      if (o.byParts) got = await this.getSource(key, o.signal, { partNumber: String(n) });
+      else {
+        const start = (n - 1) * this.o.partSize;
+        got = await this.getRange(
+          key,
+          start,
+          Math.min(head.size, start + this.o.partSize),
+          o.signal,
+        );
+      }
+    }
+    if (!got) return undefined;
+    const body = got.body;
+    try {
+      // The object must not change under us: every part GET must show the HEAD's ETag.
+      const partEtag = got.headers["etag"];
+      if (partEtag !== undefined && head.etag !== "" && partEtag !== head.etag) {
+        throw new CopyError("SourceChanged", "the source object changed during the copy", {
+          retryable: true,
+        });
+      }
+      const len = Number(got.headers["content-length"] ?? "0");
+      const { counters } = o;
+      const meter = new Meter((b) => (counters.dlBytes += b), this.o.limiter, o.signal, o.whole);
+      body.on("error", (err) => meter.destroy(err));
+      const res = await this.o.target.request({
+        method: "PUT",
+        bucket: this.o.destBucket,
+        key,
+        query: { partNumber: String(n), uploadId: o.uploadId },
+        body: body.pipe(meter),
+        contentLength: len,
+        signal: o.signal,
+      });
+      res.body.resume();
+      const sent = meter.md5.digest("hex");
+      const etag = res.headers["etag"] ?? "";
+      if (
+        meter.bytes !== len ||
+        (plainMd5OfEtag(etag) !== undefined && plainMd5OfEtag(etag) !== sent)
+      ) {
+        throw new CopyError(
+          "ETagMismatch",
+          `part ${n}: the target's part ETag does not match the bytes sent`,
+          { retryable: true },
+        );
+      }
+      counters.ulBytes += len;
+      return { etag, len };
+    } finally {
+      if (!body.readableEnded) body.destroy();
     }
   }
 

@@ -17,6 +17,9 @@ import { UsageError, type MigrateOptions } from "./options.js";
 import { ProgressReporter } from "./reporter.js";
 import { newRunState, runFiles, runPasses, runTotals, type RunResult } from "./run.js";
 
+/** Most parts of one multipart copy in flight at once. */
+const PART_LANES = 8;
+
 /** An endpoint could not be reached or refused our credentials at start-up (exit 3). */
 export class EndpointError extends Error {
   /** Stable code. */
@@ -112,7 +115,7 @@ export async function runMigrate(opts: MigrateOptions, io: MigrateIo): Promise<R
     credentials: { accessKeyId: opts.srcKey, secretAccessKey: opts.srcSecret },
     region: opts.region,
     ca: await readCa(opts.srcCa, "--src-ca"),
-    connections: opts.threads + 4,
+    connections: opts.threads * 2 + 4,
     timeouts,
     retry: { attempts: 2 },
   });
@@ -121,7 +124,7 @@ export async function runMigrate(opts: MigrateOptions, io: MigrateIo): Promise<R
     credentials: { accessKeyId: opts.destKey, secretAccessKey: opts.destSecret },
     region: opts.region,
     ca: await readCa(opts.destCa, "--dest-ca"),
-    connections: opts.threads + 4,
+    connections: opts.threads * 2 + 4,
     timeouts,
     retry: { attempts: 2 },
   });
@@ -138,6 +141,11 @@ export async function runMigrate(opts: MigrateOptions, io: MigrateIo): Promise<R
       partSize: opts.partSize,
       limiter: opts.maxBps ? new BandwidthLimiter(opts.maxBps) : undefined,
       verify: opts.verify,
+      // Parts of one large object move in parallel (a lone 2 GiB object would otherwise be
+      // one stream), bounded per object and, through the shared spare lanes, to at most
+      // twice --threads streams in all.
+      partLanes: Math.min(PART_LANES, opts.threads),
+      spareLanes: opts.threads,
     });
     if (!opts.dryRun && !opts.verify) {
       const refuses = await copier.probeConditional().catch((err: unknown) => {
