@@ -7,7 +7,16 @@ import { mkdir, readdir, realpath, rm, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join, relative, sep, isAbsolute } from "node:path";
 import { ChunkWriter } from "./chunk-writer.js";
-import { newWalkStats, walkRuns, type WalkIssue, type WalkStats } from "./walk.js";
+import { chooseDelegateDepth, walkParallel } from "./walk-pool.js";
+import {
+  newWalkStats,
+  walkRuns,
+  type WalkIssue,
+  type WalkOptions,
+  type WalkStats,
+} from "./walk.js";
+
+const MAX_WALKERS = 16;
 
 /** Default number of keys per chunk file. */
 export const DEFAULT_CHUNK_SIZE = 100_000;
@@ -124,18 +133,28 @@ export async function runS3find(options: S3findOptions): Promise<S3findSummary> 
     }
   };
 
+  const walk: WalkOptions = {
+    modifiedSinceMs: days === undefined ? undefined : nowMs - days * 86_400_000,
+    excludeDir,
+    batchEntries: options.dirBatchSize ?? Math.min(Math.max(chunkSize, 1024), 262_144),
+    onIssue: options.onIssue,
+    onTick: tick,
+  };
+  // Worker threads pay off only on a tree wide enough to share out (walk-pool.ts); past 16,
+  // more walkers mostly add memory (an isolate and a few MiB of blocks each).
+  const walkers = Math.min(jobs, MAX_WALKERS);
+  const delegateDepth = walkers > 1 ? chooseDelegateDepth(root, walkers) : undefined;
   try {
-    // The walk yields keys already in byte order (walk.ts), so a chunk is just the next
-    // chunkSize keys of the walk, written as one text; nothing is sorted afterwards.
-    for (const item of walkRuns(root, stats, {
-      modifiedSinceMs: days === undefined ? undefined : nowMs - days * 86_400_000,
-      excludeDir,
-      batchEntries: options.dirBatchSize ?? Math.min(Math.max(chunkSize, 1024), 262_144),
-      onIssue: options.onIssue,
-      onTick: tick,
-    })) {
-      if ("subtree" in item) continue; // no delegation without delegateDepth
-      await writer.appendRun(item);
+    if (delegateDepth !== undefined) {
+      await walkParallel({ root, stats, walk, writer, jobs: walkers, delegateDepth });
+    } else {
+      // The walk yields keys already in byte order (walk.ts), so a chunk is just the next
+      // chunkSize keys of the walk, written as one text; nothing is sorted afterwards.
+      for (const item of walkRuns(root, stats, walk)) {
+        if ("subtree" in item) continue; // no delegation without delegateDepth
+        const waiting = writer.appendRun(item);
+        if (waiting) await waiting;
+      }
     }
     await writer.finish();
   } finally {

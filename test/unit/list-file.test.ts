@@ -8,8 +8,10 @@ import {
   escapeKey,
   listFilesIn,
   readListFile,
+  runLines,
   unescapeKey,
   writeListFile,
+  writeListText,
 } from "../../s3find/list-file.js";
 
 async function collect(it: AsyncIterable<string>): Promise<string[]> {
@@ -98,6 +100,34 @@ describe("writeListFile / readListFile", () => {
     expect(raw.toString("utf8").split("\n")).toHaveLength(keys.length + 1);
     expect(raw.includes(0x0d)).toBe(false);
     expect(await collect(readListFile(path))).toEqual(keys);
+  });
+
+  it("runLines builds the same lines as escapeKey per key, with and without the scan", async () => {
+    const names = ["plain", "new\nline", "back\\slash", "cr\rhere", "é😀"];
+    const prefix = "dir\\x/";
+    const escaped = runLines({ prefix, names, start: 1, end: 5, needsEscape: true });
+    expect(escaped).toBe(
+      names
+        .slice(1)
+        .map((n) => `${escapeKey(prefix + n)}\n`)
+        .join(""),
+    );
+    const plain = runLines({
+      prefix: "a/",
+      names: ["x", "y", "z"],
+      start: 0,
+      end: 3,
+      needsEscape: false,
+    });
+    expect(plain).toBe("a/x\na/y\na/z\n");
+    expect(runLines({ prefix: "", names: ["x", "y"], start: 1, end: 1, needsEscape: false })).toBe(
+      "",
+    );
+
+    const path = join(dir, "keys-000001.txt");
+    await writeListText(path, escaped);
+    expect(await collect(readListFile(path))).toEqual(names.slice(1).map((n) => prefix + n));
+    expect(await readdir(dir)).toEqual(["keys-000001.txt"]);
   });
 
   it("accepts an async iterable and leaves no temp file behind", async () => {

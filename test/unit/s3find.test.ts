@@ -4,6 +4,7 @@ import {
   mkdir,
   mkdtemp,
   readdir,
+  readFile,
   rm,
   symlink,
   utimes,
@@ -14,9 +15,10 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listFilesIn, readListFile, writeListFile } from "../../s3find/list-file.js";
-import { compareKeysUtf8, sortKeysUtf8 } from "../../s3find/key-sort.js";
+import { compareCodeUnits, compareKeysUtf8, sortKeysUtf8 } from "../../s3find/key-sort.js";
 import { runS3find, S3findUsageError } from "../../s3find/run.js";
-import { newWalkStats, walkKeys, type WalkIssue } from "../../s3find/walk.js";
+import { chooseDelegateDepth } from "../../s3find/walk-pool.js";
+import { newWalkStats, walkKeys, walkRuns, type WalkIssue } from "../../s3find/walk.js";
 
 const REPO = join(import.meta.dirname, "..", "..");
 const CLI = join(REPO, "cli", "s3find.ts");
@@ -84,6 +86,108 @@ describe("key order", () => {
     expect(sortKeysUtf8([...words])).toEqual(sorted(words));
     // The case plain JS string order gets wrong: U+1F600 (surrogates) sorts after U+FFFD in UTF-8.
     expect(sortKeysUtf8(["😀", "\uFFFD"])).toEqual(["\uFFFD", "😀"]);
+  });
+});
+
+describe("key order fast paths", () => {
+  // Adversarial names: a directory sorts as "name/", so it must land after "a-b", "a.b" and
+  // "a b" (bytes below "/") and before "a0"; U+E000..U+FFFF must sort before surrogate pairs.
+  const names = ["a", "a-b", "a.b", "a b", "a0", "\uE000", "\uFFFD", "\uFF21", "😀", "𝄞", "é", "Z"];
+
+  it("compareCodeUnits is byte order when no surrogate is involved, and sortKeysUtf8 always is", () => {
+    const bmp = ["a", "/", "a/", "a-", "\u00e9", "\uE000", "\uFFFD", "\uFF21", "\u0301", "Z", ""];
+    for (const a of bmp) {
+      for (const b of bmp) {
+        expect(Math.sign(compareCodeUnits(a, b))).toBe(
+          Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))),
+        );
+      }
+    }
+    const mixed = names.flatMap((n) => [n, `${n}/x`, `x/${n}`, `${n}${n}`]);
+    expect(sortKeysUtf8([...mixed].reverse())).toEqual(sorted(mixed));
+    expect(sortKeysUtf8([...bmp].reverse())).toEqual(sorted(bmp));
+  });
+
+  async function adversarialTree(root: string): Promise<string[]> {
+    const keys: string[] = [];
+    // Every name as a file next to its siblings as directories, and the other way round in
+    // the next top directory; 20 top directories so that jobs > 1 hands subtrees to workers.
+    for (let t = 0; t < 20; t++) {
+      const top = `top${String(t).padStart(2, "0")}`;
+      for (const [i, n] of names.entries()) {
+        if ((i + t) % 2 === 0) {
+          keys.push(`${top}/${n}/${n}`, `${top}/${n}/${names[(i + 1) % names.length] ?? ""}`);
+        } else {
+          keys.push(`${top}/${n}`);
+        }
+      }
+      keys.push(`${top}/d\\${t}/x\n${t}`, `${top}/d\\${t}\r/y`); // characters to escape
+    }
+    keys.push("a", "a-b", "a0", "😀", "\uFFFD-real");
+    for (const key of new Set(keys)) await touch(root, key);
+    return [...new Set(keys)];
+  }
+
+  it("the walk yields every key in UTF-8 byte order without sorting afterwards", async () => {
+    const root = join(base, "tree");
+    const expected = await adversarialTree(root);
+    const stats = newWalkStats();
+    const walked = [...walkKeys(root, stats)];
+    expect(walked).toEqual(sorted(expected));
+    expect(stats.files).toBe(expected.length);
+  });
+
+  it("jobs 1 and worker threads write byte-identical chunks, split across subtrees", async () => {
+    const root = join(base, "tree");
+    const expected = await adversarialTree(root);
+    expect(chooseDelegateDepth(root, 2)).toBe(1);
+    const outputs: string[][] = [];
+    for (const jobs of [1, 2, 3]) {
+      const out = join(base, `out-${jobs}`);
+      const summary = await runS3find({ directory: root, outputDir: out, chunkSize: 7, jobs });
+      expect(summary.files).toBe(expected.length);
+      expect(summary.errors).toBe(0);
+      const { keys, chunks } = await readChunks(out);
+      // Chunks are consecutive ranges of one global order: full except the last.
+      expect(keys).toEqual(sorted(expected));
+      expect(chunks.slice(0, -1).every((c) => c.length === 7)).toBe(true);
+      const texts: string[] = [];
+      for (const file of await listFilesIn(out)) texts.push(await readFile(file, "utf8"));
+      outputs.push(texts);
+    }
+    expect(outputs[1]).toEqual(outputs[0]);
+    expect(outputs[2]).toEqual(outputs[0]);
+  });
+
+  it("a directory larger than one batch is read in sorted batches, each starting a chunk", async () => {
+    const root = join(base, "tree");
+    const expected: string[] = [];
+    for (let i = 0; i < 11; i++) expected.push(`big/f${String(i).padStart(2, "0")}`);
+    expected.push("big/sub/x", "big/sub/y", "big/zsub/only", "before", "zafter");
+    for (const key of expected) await touch(root, key);
+
+    const stats = newWalkStats();
+    const runs = [...walkRuns(root, stats, { batchEntries: 4 })];
+    const keys = runs.flatMap((r) =>
+      "subtree" in r ? [] : r.names.slice(r.start, r.end).map((n) => r.prefix + n),
+    );
+    expect(sorted(keys)).toEqual(sorted(expected));
+    expect(new Set(keys).size).toBe(keys.length);
+    // big/ has 13 entries: batches of 4 → three restarts.
+    expect(runs.filter((r) => "restart" in r && r.restart)).toHaveLength(3);
+
+    const out = join(base, "out");
+    const summary = await runS3find({
+      directory: root,
+      outputDir: out,
+      chunkSize: 5,
+      dirBatchSize: 4,
+      jobs: 1,
+    });
+    expect(summary.files).toBe(expected.length);
+    const { keys: written, chunks } = await readChunks(out); // each chunk strictly sorted
+    expect(sorted(written)).toEqual(sorted(expected));
+    expect(chunks.every((c) => c.length <= 5)).toBe(true);
   });
 });
 
