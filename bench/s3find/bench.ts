@@ -4,12 +4,24 @@
  * ratio (goal ≤ 1.2×) and peak RSS via /usr/bin/time -v (goal: flat in tree size, ≤ 512 MiB).
  *
  * Usage: npm run bench:s3find -- [--sizes 1000000,3000000] [--rounds 2] [--keep]
- * Trees are deleted afterwards unless --keep. Warm page cache for both tools: each size is
- * walked once by `find` before measuring, then the tools alternate.
+ * Trees are deleted afterwards unless --keep (an existing tree of the right size is reused).
+ * Warm page cache for both tools: each size is walked once by `find` before measuring, then
+ * the tools alternate. Also measured: Node start-up alone (`node -e 0`, and the CLI's
+ * `--version`, which loads its modules), s3find with --jobs 1, and the load average, since
+ * the figures mean little on a machine busy with other work.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, copyFileSync, mkdirSync, openSync, rmSync, existsSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import {
+  closeSync,
+  copyFileSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  existsSync,
+  writeFileSync,
+} from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -49,6 +61,8 @@ function timed(command: string): Measure {
 
 /** A tree of `files` empty files: 100 files a directory, two levels of directories. */
 function generate(root: string, files: number): void {
+  const marker = join(root, ".complete");
+  if (existsSync(marker) && readFileSync(marker, "utf8") === String(files)) return;
   rmSync(root, { recursive: true, force: true });
   const perDir = 100;
   const dirs = Math.ceil(files / perDir);
@@ -61,6 +75,8 @@ function generate(root: string, files: number): void {
       closeSync(openSync(join(dir, `object-${f}-${(made * 2654435761) % 1e9}.dat`), "w"));
     }
   }
+  // Hidden, so find -type f counts it too: one extra line for find|sort, noise-level.
+  writeFileSync(marker, String(files));
 }
 
 function build(): string {
@@ -79,7 +95,17 @@ function build(): string {
 function main(): void {
   mkdirSync(WORK, { recursive: true });
   const cli = build();
+  const load = (): string =>
+    loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ");
   console.log(`cores=${availableParallelism()} node=${process.version} rounds=${rounds}`);
+  console.log(`load average at start: ${load()}`);
+  const bare = Math.min(...[0, 1, 2].map(() => timed("node -e 0").seconds));
+  const cliStart = Math.min(...[0, 1, 2].map(() => timed(`node '${cli}' --version`).seconds));
+  console.log(
+    `node start-up: node -e 0 ${bare.toFixed(2)}s, s3find --version ${cliStart.toFixed(2)}s`,
+  );
   console.log("files      tool          wall_s  peak_rss_MiB");
   const rows: string[] = [];
   for (const n of sizes) {
@@ -91,31 +117,40 @@ function main(): void {
     const chunksOut = join(WORK, "chunks");
     const findCmd = `find '${tree}' -type f | LC_ALL=C sort > '${listOut}'`;
     const s3findCmd = `node '${cli}' '${tree}' '${chunksOut}' --force --progress-interval 0`;
+    const tools: Array<[string, string]> = [
+      ["find|sort", findCmd],
+      ["s3find", s3findCmd],
+      ["s3find -j1", `${s3findCmd} --jobs 1`],
+    ];
     timed(findCmd); // warm the page cache and dentry cache for both tools
-    let best = { find: Infinity, s3find: Infinity, findRss: 0, s3findRss: 0 };
+    const best = new Map(tools.map(([name]) => [name, { seconds: Infinity, rss: 0 }]));
     for (let r = 0; r < rounds; r++) {
-      const a = timed(findCmd);
-      const b = timed(s3findCmd);
-      console.log(
-        `${String(n).padEnd(10)} find|sort     ${a.seconds.toFixed(2).padStart(6)}  ${a.maxRssMiB.toFixed(0).padStart(6)}\n` +
-          `${String(n).padEnd(10)} s3find        ${b.seconds.toFixed(2).padStart(6)}  ${b.maxRssMiB.toFixed(0).padStart(6)}`,
-      );
-      best = {
-        find: Math.min(best.find, a.seconds),
-        s3find: Math.min(best.s3find, b.seconds),
-        findRss: Math.max(best.findRss, a.maxRssMiB),
-        s3findRss: Math.max(best.s3findRss, b.maxRssMiB),
-      };
+      for (const [name, cmd] of tools) {
+        const m = timed(cmd);
+        console.log(
+          `${String(n).padEnd(10)} ${name.padEnd(12)}  ${m.seconds.toFixed(2).padStart(6)}  ${m.maxRssMiB.toFixed(0).padStart(6)}`,
+        );
+        const b = best.get(name) ?? { seconds: Infinity, rss: 0 };
+        best.set(name, {
+          seconds: Math.min(b.seconds, m.seconds),
+          rss: Math.max(b.rss, m.maxRssMiB),
+        });
+      }
     }
-    rows.push(
-      `${n} files: s3find/find|sort wall ratio ${(best.s3find / best.find).toFixed(2)}x ` +
-        `(best ${best.s3find.toFixed(2)}s vs ${best.find.toFixed(2)}s), ` +
-        `peak RSS s3find ${best.s3findRss.toFixed(0)} MiB, find|sort ${best.findRss.toFixed(0)} MiB`,
-    );
+    const base = best.get("find|sort") ?? { seconds: NaN, rss: NaN };
+    for (const [name] of tools.slice(1)) {
+      const b = best.get(name) ?? { seconds: NaN, rss: NaN };
+      rows.push(
+        `${n} files: ${name}/find|sort wall ratio ${(b.seconds / base.seconds).toFixed(2)}x ` +
+          `(best ${b.seconds.toFixed(2)}s vs ${base.seconds.toFixed(2)}s), ` +
+          `peak RSS ${name} ${b.rss.toFixed(0)} MiB, find|sort ${base.rss.toFixed(0)} MiB`,
+      );
+    }
     rmSync(chunksOut, { recursive: true, force: true });
     rmSync(listOut, { force: true });
     if (!values.keep) rmSync(tree, { recursive: true, force: true });
   }
+  console.log(`load average at end: ${load()}`);
   console.log(rows.join("\n"));
   if (!values.keep) rmSync(WORK, { recursive: true, force: true });
 }
