@@ -9,7 +9,8 @@
  * answer (a stale keep-alive socket) is tried a second time.
  */
 import type { Readable } from "node:stream";
-import { Pool, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { createGuardedPool } from "../s3/undici-eof-guard.js";
 import { classifyNetworkError, S3ConnectionError } from "../s3/client-errors.js";
 import { signRequest } from "../s3/sigv4-sign.js";
 import type { Credentials } from "../s3/sigv4-types.js";
@@ -44,7 +45,7 @@ export interface Backend {
   readonly host: string;
   readonly credentials: Credentials;
   readonly region: string;
-  readonly pool: Pool;
+  readonly pool: Dispatcher;
   /** Strings that must never reach a client or a log (the service secret). */
   readonly secrets: readonly string[];
 }
@@ -64,7 +65,7 @@ export interface BackendRegistryOptions {
  * and CA, created the first time a bucket's state names it and kept for the gateway's life.
  */
 export class BackendRegistry {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, Dispatcher>();
   private readonly timeouts: BackendTimeouts;
   private readonly connections: number;
   /** The target backend. */
@@ -106,7 +107,7 @@ export class BackendRegistry {
     const poolKey = `${url.origin}\n${ca ?? ""}`;
     let pool = this.pools.get(poolKey);
     if (pool === undefined) {
-      pool = new Pool(url.origin, {
+      pool = createGuardedPool(url.origin, {
         connections: this.connections,
         connect: {
           timeout: this.timeouts.connectMs,

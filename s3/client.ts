@@ -8,7 +8,8 @@
  */
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import { Pool } from "undici";
+import type { Dispatcher } from "undici";
+import { createGuardedPool } from "./undici-eof-guard.js";
 import {
   S3ClientError,
   S3ConnectionError,
@@ -115,7 +116,7 @@ export class S3Client {
   readonly region: string;
   private readonly host: string;
   private readonly credentials: Credentials;
-  private readonly pool: Pool;
+  private readonly pool: Dispatcher;
   private readonly attempts: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -142,7 +143,7 @@ export class S3Client {
     this.baseDelayMs = opts.retry?.baseDelayMs ?? 100;
     this.maxDelayMs = opts.retry?.maxDelayMs ?? 5_000;
     const t = opts.timeouts ?? {};
-    this.pool = new Pool(this.origin, {
+    this.pool = createGuardedPool(this.origin, {
       connections: opts.connections ?? 64,
       connect: {
         timeout: t.connectMs ?? 10_000,
