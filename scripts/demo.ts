@@ -1,0 +1,235 @@
+// `npm run demo`: the main job on local servers, end to end, with the real commands an operator
+// types (docs/runbook.md). It starts a source (Versity Gateway, posix backend: a POSIX view) and
+// a target (MinIO) on loopback, fills a source bucket, puts s3gw in front of the target over TLS,
+// attaches the bucket and forwards it, lists the source's POSIX view with s3find, copies every
+// object with s3migrate, verifies, and stops everything. Each command is printed before it runs.
+
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { S3Client } from "../s3/client.js";
+import { createBucket, listObjectsV2, putObject } from "../s3/client-operations.js";
+import { freePort, repoRoot, startServer, type RunningServer } from "../test/rig/servers.js";
+
+const run = promisify(execFile);
+const BUCKET = "demo-photos";
+const OBJECTS = Number(process.env.DEMO_OBJECTS ?? 2000);
+
+/** Runs one of our built CLIs, printing the command line (secrets travel in the environment). */
+async function cli(
+  name: "s3gw" | "s3migrate" | "s3find",
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<string> {
+  console.log(
+    `\n$ ${name} ${args.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(" ")}`,
+  );
+  const { stdout, stderr } = await run(
+    process.execPath,
+    [join(repoRoot, "dist/cli", `${name}.js`), ...args],
+    { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
+  ).catch((err: { stdout?: string; stderr?: string; code?: number }) => {
+    process.stdout.write(err.stdout ?? "");
+    process.stderr.write(err.stderr ?? "");
+    throw new Error(`${name} exited with ${err.code ?? "an error"}`);
+  });
+  process.stdout.write(stdout);
+  process.stderr.write(stderr);
+  return stdout;
+}
+
+/** Waits until `s3gw serve` logs that its S3 endpoint listens, or fails with its output. */
+function startGateway(config: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  console.log(`\n$ s3gw serve --config ${config} &`);
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, "dist/cli/s3gw.js"), "serve", "--config", config],
+    {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    let log = "";
+    const timer = setTimeout(
+      () => reject(new Error(`s3gw did not start in 30 s:\n${log}`)),
+      30_000,
+    );
+    const onData = (d: Buffer): void => {
+      if (process.env.DEMO_DEBUG) process.stderr.write(d);
+      log += d.toString("utf8");
+      if (log.includes("S3 endpoint listening")) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`s3gw exited with ${code}:\n${log}`));
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), "s3-migration-demo-"));
+  const servers: RunningServer[] = [];
+  let gateway: ChildProcess | undefined;
+  try {
+    console.log(
+      "1. Two S3 clusters on loopback: the source (versitygw, posix) and the target (MinIO)",
+    );
+    const source = await startServer("versitygw");
+    servers.push(source);
+    const target = await startServer("minio");
+    servers.push(target);
+    console.log(`   source ${source.endpoint}  (POSIX view: ${source.dataDir}/${BUCKET})`);
+    console.log(`   target ${target.endpoint}`);
+
+    const src = new S3Client({
+      endpoint: source.endpoint,
+      region: source.region,
+      credentials: { accessKeyId: source.accessKeyId, secretAccessKey: source.secretAccessKey },
+    });
+    const dst = new S3Client({
+      endpoint: target.endpoint,
+      region: target.region,
+      credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey },
+    });
+    await createBucket(src, { bucket: BUCKET });
+    await createBucket(dst, { bucket: BUCKET }); // Prepare: the empty target bucket, same name.
+    for (let i = 0; i < OBJECTS; i += 50) {
+      await Promise.all(
+        Array.from({ length: Math.min(50, OBJECTS - i) }, (_, j) =>
+          putObject(src, {
+            bucket: BUCKET,
+            key: `albums/${String((i + j) % 40).padStart(2, "0")}/photo-${i + j}.jpg`,
+            body: randomBytes(1024 + ((i + j) % 7) * 512),
+            metadata: { contentType: "image/jpeg", userMetadata: { camera: "demo" } },
+          }),
+        ),
+      );
+    }
+    console.log(`   ${OBJECTS} objects in s3://${BUCKET} on the source`);
+
+    console.log("\n2. Prepare: TLS for the gateway, its config, and start it");
+    const certs = join(work, "certs");
+    await run("bash", [
+      join(repoRoot, "certs/make-local-certs.sh"),
+      "--out",
+      certs,
+      "s3.localhost",
+    ]);
+    const [s3Port, adminPort] = [await freePort(), await freePort()];
+    const config = join(work, "gateway.yaml");
+    await writeFile(
+      config,
+      [
+        `listen: 127.0.0.1:${s3Port}`,
+        `tls: { cert: ${certs}/server.pem, key: ${certs}/server-key.pem }`,
+        `domains: [s3.localhost]`,
+        `target: { endpoint: "${target.endpoint}", accessKey: "\${TARGET_KEY}", secretKey: "\${TARGET_SECRET}" }`,
+        `credentials:`,
+        `  - { accessKey: app, secretKey: "\${APP_SECRET}" }`,
+        `  - { accessKey: migrator, secretKey: "\${MIGRATOR_SECRET}", role: migrator }`,
+        `  - { accessKey: ops, secretKey: "\${ADMIN_SECRET}", role: admin }`,
+        `admin: { listen: 127.0.0.1:${adminPort} }`,
+        `state: { path: ${work}/state/migrations.json }`,
+        "",
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+    const secrets = {
+      TARGET_KEY: target.accessKeyId,
+      TARGET_SECRET: target.secretAccessKey,
+      APP_SECRET: randomBytes(12).toString("hex"),
+      MIGRATOR_SECRET: randomBytes(12).toString("hex"),
+      ADMIN_SECRET: randomBytes(12).toString("hex"),
+    };
+    gateway = await startGateway(config, secrets);
+    const admin = {
+      S3GW_ADMIN_URL: `http://127.0.0.1:${adminPort}`,
+      S3GW_ACCESS_KEY: "ops",
+      S3GW_SECRET_KEY: secrets.ADMIN_SECRET,
+      S3GW_SOURCE_ACCESS_KEY: source.accessKeyId,
+      S3GW_SOURCE_SECRET_KEY: source.secretAccessKey,
+    };
+
+    console.log("\n3. Forward: attach the bucket to its source and forward every request to it");
+    await cli("s3gw", ["bucket", "migrate", "attach", BUCKET, source.endpoint, "system"], admin);
+    await cli(
+      "s3gw",
+      ["bucket", "migrate", "update", "--bucket", BUCKET, "--mode", "forward"],
+      admin,
+    );
+    const viaGateway = new S3Client({
+      endpoint: `https://127.0.0.1:${s3Port}`,
+      region: "us-east-1",
+      ca: await readFile(join(certs, "ca.pem")),
+      credentials: { accessKeyId: "app", secretAccessKey: secrets.APP_SECRET },
+    });
+    let seen = 0;
+    for await (const page of listObjectsV2(viaGateway, { bucket: BUCKET }))
+      seen += page.contents.length;
+    console.log(
+      `   an application listing through the gateway sees ${seen} objects (served by the source)`,
+    );
+    await viaGateway.close();
+
+    console.log("\n4. Migrate: list the source's POSIX view, dry-run, then copy everything");
+    const lists = join(work, "src-lists");
+    const dest = join(work, "dest-folder");
+    await mkdir(dest);
+    await cli("s3find", [join(source.dataDir, BUCKET), lists, "--progress-interval", "0"]);
+    const copyArgs = [
+      "--src-url",
+      source.endpoint,
+      "--src-bucket",
+      BUCKET,
+      "--src-key",
+      source.accessKeyId,
+      "--src-folder",
+      lists,
+      "--dest-url",
+      target.endpoint,
+      "--dest-bucket",
+      BUCKET,
+      "--dest-key",
+      target.accessKeyId,
+      "--dest-folder",
+      dest,
+      "--threads",
+      "32",
+      "--progress-interval",
+      "2",
+    ];
+    const copyEnv = {
+      S3MIGRATE_SRC_SECRET: source.secretAccessKey,
+      S3MIGRATE_DEST_SECRET: target.secretAccessKey,
+    };
+    await cli("s3migrate", [...copyArgs, "--dry-run", "--first", "100"], copyEnv);
+    await cli("s3migrate", copyArgs, copyEnv);
+
+    console.log(
+      "\n5. Verify: every source key is on the target with the same size, ETag and metadata",
+    );
+    await cli("s3migrate", [...copyArgs, "--verify"], copyEnv);
+    await cli("s3gw", ["bucket", "migrate", "show", BUCKET], admin);
+    await src.close();
+    await dst.close();
+    console.log("\ndemo complete: every object of the source bucket is on the target");
+  } finally {
+    gateway?.kill("SIGTERM");
+    for (const s of servers.reverse()) await s.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});
