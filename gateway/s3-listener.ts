@@ -25,9 +25,15 @@ import { finished } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { S3ConnectionError } from "../s3/client-errors.js";
+import { parseTrailerHeader } from "../s3/aws-chunked.js";
+import type { ChecksumAlgorithm } from "../s3/checksums.js";
+import { readBounded } from "../s3/client.js";
+import { DEFAULT_COMPLETE_XML_LIMIT } from "../s3/xml-core.js";
+import { parseCompleteMultipartUpload, parseDeleteRequest } from "../s3/xml-documents.js";
 import { renderErrorXml, S3Error, toS3Error } from "../s3/errors.js";
 import { verifiedBody } from "../s3/request-body.js";
 import { parseRawQuery, UNSIGNED_PAYLOAD } from "../s3/sigv4-canonical.js";
+import type { PayloadMode } from "../s3/sigv4-types.js";
 import { uriEncode } from "../s3/uri-encode.js";
 import { classifyOperation } from "./operations.js";
 import { route, type Route } from "./routing.js";
@@ -49,6 +55,7 @@ import {
   type BackendTimeouts,
 } from "./s3-forward.js";
 import { upstreamQuery, upstreamRequestHeaders } from "./s3-headers.js";
+import { withTrailingChecksum } from "./s3-trailer.js";
 import { createS3Metrics, OTHER_BUCKET_LABEL, type S3Metrics } from "./s3-metrics.js";
 import {
   backendError,
@@ -81,6 +88,11 @@ export interface S3ListenerOptions {
   readonly minUploadRate?: { readonly bytesPerSecond: number; readonly windowMs: number };
   /** Longest wait for in-flight requests on close before connections are cut (default 30 s). */
   readonly drainTimeoutMs?: number;
+  /**
+   * Largest XML body of DeleteObjects and CompleteMultipartUpload (defaults 6 MiB and 4 MiB):
+   * the gateway reads these whole, validates them and refuses what S3 would refuse.
+   */
+  readonly maxXmlBodyBytes?: { readonly deleteObjects: number; readonly completeMultipart: number };
 }
 
 /** The defaults of {@link S3ListenerOptions}. */
@@ -91,6 +103,12 @@ export const DEFAULT_S3_LISTENER_OPTIONS = {
   keepAliveTimeoutMs: 5_000,
   minUploadRate: { bytesPerSecond: 1024, windowMs: 60_000 },
   drainTimeoutMs: 30_000,
+  // 1,000 keys of 1,024 bytes each, even with XML escaping of most characters, fit in 6 MiB;
+  // 10,000 parts with a SHA-256 checksum each take about 1.9 MB (s3/xml-core.ts).
+  maxXmlBodyBytes: {
+    deleteObjects: 6 * 1024 * 1024,
+    completeMultipart: DEFAULT_COMPLETE_XML_LIMIT,
+  },
 } as const;
 
 /** Returns the {@link S3ListenerFactory} that `startGateway` plugs in. */
@@ -111,6 +129,7 @@ interface ListenerState {
   readonly logger: Logger;
   readonly minUploadRate: { readonly bytesPerSecond: number; readonly windowMs: number };
   readonly maxHeaderBytes: number;
+  readonly maxXmlBodyBytes: { readonly deleteObjects: number; readonly completeMultipart: number };
   inFlight: number;
   closing: boolean;
   onIdle: (() => void) | undefined;
@@ -139,6 +158,7 @@ export async function startS3Listener(
     logger: context.logger.child({ component: "s3" }),
     minUploadRate: o.minUploadRate,
     maxHeaderBytes: o.maxHeaderBytes,
+    maxXmlBodyBytes: o.maxXmlBodyBytes,
     inFlight: 0,
     closing: false,
     onIdle: undefined,
@@ -340,16 +360,38 @@ async function handle(
     // The body: verified (and aws-chunked decoded) as it streams, with its exact length.
     let body: Readable | Buffer | undefined;
     let contentLength: number | undefined;
+    /** The verified plain body when `body` re-frames it (s3-trailer). */
+    let verifiedStream: Readable | undefined;
+    let upstreamLength: number | undefined;
+    let payloadHash =
+      verified.payload === "hex" && verified.payloadSha256 !== undefined
+        ? verified.payloadSha256
+        : UNSIGNED_PAYLOAD;
     const hasBody = verified.payload.startsWith("streaming-") || hasRequestBody(req);
     if (hasBody) {
       const vb = verifiedBody(verified, bodyHeaders(req), req);
       if (vb.contentLength === undefined) {
         throw new S3Error("MissingContentLength");
       }
+      const xmlCap = xmlBodyCap(state, operation);
+      // An oversized XML body is refused from its announced length, before a byte is read
+      // (the exact length is enforced while decoding, so it cannot grow past it).
+      if (xmlCap !== undefined && vb.contentLength > xmlCap) {
+        throw new S3Error("MaxMessageLengthExceeded", {
+          message: `Your request was too large: ${operation} accepts at most ${xmlCap} bytes of XML.`,
+        });
+      }
       if (options.expectContinue) res.writeContinue();
       bodyStarted = true;
       watchUploadRate(state, req, abort);
-      if (vb.contentLength === 0) {
+      if (xmlCap !== undefined) {
+        // Small and bounded: read whole (every body check passes first), then validated as S3
+        // does (DeleteObjects names 1 to 1,000 keys, Complete 1 to 10,000 parts) so the
+        // backend never sees what S3 would refuse.
+        const xml = await readBounded(vb.body, xmlCap + 1);
+        validateXmlBody(operation, xml, xmlCap);
+        body = xml;
+      } else if (vb.contentLength === 0) {
         // Nothing is held back for an empty body: wait for every check before sending.
         vb.body.resume();
         await finished(vb.body);
@@ -359,6 +401,19 @@ async function handle(
         vb.body.once("error", (err) => abort.abort(err));
       }
       contentLength = vb.contentLength;
+      const trailer = trailerAlgorithm(verified.payload, req);
+      if (trailer !== undefined && !Buffer.isBuffer(body) && contentLength > 0) {
+        // The client's trailing checksum goes on to the backend in our own trailer (s3-trailer).
+        verifiedStream = body;
+        const t = withTrailingChecksum(body, {
+          decodedLength: contentLength,
+          algorithm: trailer,
+        });
+        Object.assign(headers, t.headers);
+        body = t.body;
+        upstreamLength = t.contentLength;
+        payloadHash = t.payloadHash;
+      }
     } else {
       if (options.expectContinue) res.writeContinue();
       if (method === "PUT" || method === "POST") contentLength = 0;
@@ -371,11 +426,8 @@ async function handle(
       query,
       headers,
       body,
-      contentLength,
-      payloadHash:
-        verified.payload === "hex" && verified.payloadSha256 !== undefined
-          ? verified.payloadSha256
-          : UNSIGNED_PAYLOAD,
+      contentLength: upstreamLength ?? contentLength,
+      payloadHash,
       signal: abort.signal,
     });
     record.bytesIn = contentLength ?? 0;
@@ -386,6 +438,7 @@ async function handle(
         hasKey: address.key !== undefined,
       });
       if (hasBody && body !== undefined && !Buffer.isBuffer(body)) body.destroy();
+      verifiedStream?.destroy();
       sendError(res, error, answer, {
         headers: kept,
         closeConnection: hasBody && !req.complete,
@@ -420,6 +473,33 @@ async function handle(
     sendError(res, error, ctx, { closeConnection: unread });
     if (unread) discardBody(req);
   }
+}
+
+/** The checksum algorithm of an aws-chunked body's trailer, or undefined. */
+function trailerAlgorithm(
+  payload: PayloadMode,
+  req: IncomingMessage,
+): ChecksumAlgorithm | undefined {
+  if (payload !== "streaming-signed-trailer" && payload !== "streaming-unsigned-trailer") {
+    return undefined;
+  }
+  const value = req.headers["x-amz-trailer"];
+  // verifiedBody has already refused a trailer header S3 would not accept.
+  return typeof value === "string" ? parseTrailerHeader(value) : undefined;
+}
+
+/** The XML body cap of an operation whose body the gateway validates, or undefined. */
+function xmlBodyCap(state: ListenerState, operation: string): number | undefined {
+  if (operation === "DeleteObjects") return state.maxXmlBodyBytes.deleteObjects;
+  if (operation === "CompleteMultipartUpload") return state.maxXmlBodyBytes.completeMultipart;
+  return undefined;
+}
+
+/** Throws MalformedXML for a DeleteObjects or CompleteMultipartUpload body S3 would refuse. */
+function validateXmlBody(operation: string, xml: Buffer, maxBytes: number): void {
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html: up to 1,000 keys.
+  if (operation === "DeleteObjects") parseDeleteRequest(xml, { maxBytes });
+  else parseCompleteMultipartUpload(xml, { maxBytes });
 }
 
 /** The S3 error to answer for something that went wrong while handling a request. */
