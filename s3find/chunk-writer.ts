@@ -27,7 +27,8 @@ const KEYS_PER_TURN = 8192;
 export class ChunkWriter {
   /** Chunk files fully written (renamed into place). */
   written = 0;
-  private parts: string[] = [];
+  // Text from this thread's runs, UTF-8 bytes from the walk workers (sent without a copy).
+  private parts: Array<string | Buffer> = [];
   private count = 0;
   private chunkNo = 0;
   private sinceTurn = 0;
@@ -66,21 +67,22 @@ export class ChunkWriter {
    * Appends `count` lines of list-file text (each ended by "\n"); `restart` says its first key
    * may sort before the keys appended so far, so it starts a new chunk.
    */
-  async appendText(text: string, count: number, restart: boolean): Promise<void> {
+  async appendText(text: string | Buffer, count: number, restart: boolean): Promise<void> {
     if (restart && this.count > 0) await this.flush();
     let from = 0;
     let left = count;
     while (left > 0) {
       const room = this.options.chunkSize - this.count;
       if (left <= room) {
-        this.parts.push(from === 0 ? text : text.slice(from));
+        this.parts.push(from === 0 ? text : cut(text, from));
         this.count += left;
         left = 0;
       } else {
-        // Escaped lines hold no raw "\n", so the room-th "\n" ends this chunk's share.
+        // Escaped lines hold no raw "\n" (nor does UTF-8 inside a character), so the
+        // room-th "\n" ends this chunk's share.
         let at = from;
         for (let k = 0; k < room; k++) at = text.indexOf("\n", at) + 1;
-        this.parts.push(text.slice(from, at));
+        this.parts.push(cut(text, from, at));
         this.count += room;
         left -= room;
         from = at;
@@ -109,7 +111,7 @@ export class ChunkWriter {
         new Error(`more than ${MAX_CHUNK_NUMBER} chunks: use a larger --chunk-size`),
       );
     }
-    const text = this.parts.join("");
+    const text = toBytes(this.parts);
     this.parts = [];
     this.count = 0;
     const path = join(this.options.outputDir, chunkFileName(this.chunkNo));
@@ -137,4 +139,25 @@ export class ChunkWriter {
     this.sinceTurn = 0;
     return yieldToLoop();
   }
+}
+
+function cut(text: string | Buffer, from: number, to?: number): string | Buffer {
+  return typeof text === "string" ? text.slice(from, to) : text.subarray(from, to);
+}
+
+/** One buffer for a chunk: consecutive strings joined and encoded once, buffers as they are. */
+function toBytes(parts: Array<string | Buffer>): Buffer {
+  const buffers: Buffer[] = [];
+  let strings: string[] = [];
+  for (const part of parts) {
+    if (typeof part === "string") {
+      strings.push(part);
+      continue;
+    }
+    if (strings.length > 0) buffers.push(Buffer.from(strings.join(""), "utf8"));
+    strings = [];
+    buffers.push(part);
+  }
+  if (strings.length > 0) buffers.push(Buffer.from(strings.join(""), "utf8"));
+  return buffers.length === 1 ? (buffers[0] as Buffer) : Buffer.concat(buffers);
 }

@@ -213,11 +213,12 @@ export function runLines(run: KeyRun): string {
 
 /**
  * Writes text already in list-file form (escaped lines, each ended by "\n", e.g. from
- * runLines) to `path` atomically, like writeListFile. The caller vouches for the order.
+ * runLines; a string or its UTF-8 bytes) to `path` atomically, like writeListFile. The caller
+ * vouches for the order.
  */
-export async function writeListText(path: string, text: string): Promise<void> {
+export async function writeListText(path: string, text: string | Uint8Array): Promise<void> {
   await writeAtomically(path, async (fh) => {
-    await fh.writeFile(text, "utf8");
+    await fh.writeFile(text, typeof text === "string" ? "utf8" : undefined);
   });
 }
 

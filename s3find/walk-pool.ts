@@ -37,7 +37,7 @@ const MAX_BLOCKS_AHEAD = 16;
 const MAX_QUEUED_TEXT = 8 * 1024 * 1024;
 
 interface Block {
-  text: string;
+  text: string | Buffer;
   count: number;
   restart: boolean;
 }
@@ -178,7 +178,9 @@ export async function walkParallel(options: ParallelWalkOptions): Promise<void> 
       const task = tasks.get(message.id);
       if (task === undefined) return;
       if (message.type === "block") {
-        task.blocks.push({ text: message.text, count: message.count, restart: message.restart });
+        const { bytes } = message;
+        const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        task.blocks.push({ text, count: message.count, restart: message.restart });
       } else {
         task.done = true;
         slot.task = undefined;

@@ -36,8 +36,8 @@ export type FromWalkWorker =
   | {
       type: "block";
       id: number;
-      /** List-file lines, each ended by "\n". */
-      text: string;
+      /** List-file lines, each ended by "\n", as UTF-8 (its buffer is transferred). */
+      bytes: Uint8Array;
       count: number;
       /** The block's first key may sort before the task's earlier keys. */
       restart: boolean;
@@ -55,7 +55,8 @@ if (port !== null) {
   const queue: Array<{ id: number; subtree: string }> = [];
   let running = false;
 
-  const post = (message: FromWalkWorker): void => port.postMessage(message);
+  const post = (message: FromWalkWorker, transfer?: ArrayBuffer[]): void =>
+    port.postMessage(message, transfer);
 
   const runTask = async (id: number, subtree: string): Promise<void> => {
     // walkRuns updates `stats` in place; each message carries the change since the last one.
@@ -71,14 +72,21 @@ if (port !== null) {
     };
     let parts: string[] = [];
     let count = 0;
-    let bytes = 0;
+    let size = 0;
     let restart = false;
     const send = async (): Promise<void> => {
       if (count === 0) return;
-      post({ type: "block", id, text: parts.join(""), count, restart, stats: delta() });
+      // Encoded here and transferred, not copied: the main thread writes bytes anyway, and
+      // a string would be copied by postMessage and encoded again there.
+      let bytes: Uint8Array = Buffer.from(parts.join(""), "utf8");
+      if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) {
+        bytes = new Uint8Array(bytes); // a pooled small buffer: send a copy of its own
+      }
+      const buffer = bytes.buffer as ArrayBuffer;
+      post({ type: "block", id, bytes, count, restart, stats: delta() }, [buffer]);
       parts = [];
       count = 0;
-      bytes = 0;
+      size = 0;
       restart = false;
       outstanding++;
       while (outstanding >= settings.maxBlocksAhead) {
@@ -100,8 +108,8 @@ if (port !== null) {
       const text = runLines(item);
       parts.push(text);
       count += item.end - item.start;
-      bytes += text.length;
-      if (bytes >= settings.blockBytes) await send();
+      size += text.length;
+      if (size >= settings.blockBytes) await send();
     }
     await send();
     post({ type: "done", id, stats: delta() });
