@@ -99,8 +99,6 @@ export interface WalkRun extends KeyRun {
 export interface SubtreeRef {
   /** Its path relative to the root, "/" separated, no trailing "/". */
   subtree: string;
-  /** Its keys need escaping already because its path does. */
-  needsEscape: boolean;
   /** Its first key may sort before the keys yielded so far (see WalkRun.restart). */
   restart: boolean;
 }
@@ -253,7 +251,13 @@ class DirectoryReader {
     }
     let bounded = this.sizeBounded.get(st.dev);
     if (bounded === undefined) {
-      bounded = SIZE_BOUNDED_FS.has(statfsSync(abs).type);
+      let type: number | undefined;
+      try {
+        type = statfsSync(abs).type;
+      } catch {
+        // no statfs here (an odd filesystem): read in batches, which works everywhere
+      }
+      bounded = type !== undefined && SIZE_BOUNDED_FS.has(type);
       this.sizeBounded.set(st.dev, bounded);
     }
     return bounded && st.size > 0 && st.size <= 2 * this.batch;
@@ -461,8 +465,7 @@ export function* walkRuns(
       const name = (names[i] as string).slice(0, -1);
       if (top.depth + 1 >= delegateDepth) {
         const rel = top.prefix + name;
-        const needsEscape = top.prefixEscape || NEEDS_ESCAPE.test(name);
-        yield { subtree: rel, needsEscape, restart };
+        yield { subtree: rel, restart };
         restart = false;
         continue;
       }
