@@ -141,23 +141,38 @@ describe("key order fast paths", () => {
     const root = join(base, "tree");
     const expected = await adversarialTree(root);
     expect(chooseDelegateDepth(root, 2)).toBe(1);
-    const outputs: string[][] = [];
-    for (const jobs of [1, 2, 3]) {
-      const out = join(base, `out-${jobs}`);
-      const summary = await runS3find({ directory: root, outputDir: out, chunkSize: 7, jobs });
-      expect(summary.files).toBe(expected.length);
-      expect(summary.errors).toBe(0);
-      const { keys, chunks } = await readChunks(out);
-      // Chunks are consecutive ranges of one global order: full except the last.
-      expect(keys).toEqual(sorted(expected));
-      expect(chunks.slice(0, -1).every((c) => c.length === 7)).toBe(true);
-      const texts: string[] = [];
-      for (const file of await listFilesIn(out)) texts.push(await readFile(file, "utf8"));
-      outputs.push(texts);
+    // Also with batches of 4 entries, so that restarts cross from workers to the main thread.
+    for (const dirBatchSize of [undefined, 4]) {
+      const outputs: string[][] = [];
+      for (const jobs of [1, 2, 3]) {
+        const out = join(base, `out-${jobs}-${dirBatchSize ?? "whole"}`);
+        const summary = await runS3find({
+          directory: root,
+          outputDir: out,
+          chunkSize: 7,
+          jobs,
+          dirBatchSize,
+        });
+        expect(summary.files).toBe(expected.length);
+        expect(summary.errors).toBe(0);
+        const { keys, chunks } = await readChunks(out); // each chunk strictly sorted
+        expect(sorted(keys)).toEqual(sorted(expected));
+        if (dirBatchSize === undefined) {
+          // One global order, cut into full chunks (the last excepted).
+          expect(keys).toEqual(sorted(expected));
+          expect(chunks.slice(0, -1).every((c) => c.length === 7)).toBe(true);
+        } else {
+          expect(chunks.some((c) => c.length < 7)).toBe(true); // restarts cut chunks early
+        }
+        const texts: string[] = [];
+        for (const file of await listFilesIn(out)) texts.push(await readFile(file, "utf8"));
+        outputs.push(texts);
+      }
+      expect(outputs[1]).toEqual(outputs[0]);
+      expect(outputs[2]).toEqual(outputs[0]);
     }
-    expect(outputs[1]).toEqual(outputs[0]);
-    expect(outputs[2]).toEqual(outputs[0]);
-  });
+    // Six runs, four of them starting worker threads that load TypeScript through tsx.
+  }, 120_000);
 
   it("a directory larger than one batch is read in sorted batches, each starting a chunk", async () => {
     const root = join(base, "tree");
