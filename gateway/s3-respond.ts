@@ -8,7 +8,6 @@
  * and a vetted message are kept (errorFromAnswer), and the resource is the client's own.
  */
 import type { ServerResponse } from "node:http";
-import { pipeline } from "node:stream";
 import type { Dispatcher } from "undici";
 import { readBodyLimited, readBounded } from "../s3/client.js";
 import { errorFromAnswer } from "../s3/client-errors.js";
@@ -129,15 +128,30 @@ export function relaySuccess(
   headers["x-amz-request-id"] = ctx.requestId;
   res.writeHead(upstream.statusCode, headers);
   let bytesOut = 0;
-  upstream.body.on("data", (chunk: Buffer) => {
-    bytesOut += chunk.length;
-  });
-  pipeline(upstream.body, res, (err) => {
-    if (err) {
+  let done = false;
+  const finish = (err: Error | undefined): void => {
+    if (done) return;
+    done = true;
+    if (err !== undefined) {
+      // A backend failing mid-body must abort the client connection, never end a short
+      // answer cleanly; a client going away must release the backend connection.
       upstream.body.destroy();
       res.destroy(err);
     }
-    options.onDone(bytesOut, err ?? undefined);
+    options.onDone(bytesOut, err);
+  };
+  // A plain pipe with our own error wiring instead of stream.pipeline: pipeline makes an
+  // AbortController and, at the end, a DOMException for every answer, which the gateway
+  // profile (bench/gateway) showed at ~1% of its CPU for 4 KiB GETs.
+  upstream.body.on("data", (chunk: Buffer) => {
+    bytesOut += chunk.length;
+  });
+  upstream.body.once("error", (err) => finish(err));
+  upstream.body.once("end", () => res.end());
+  upstream.body.pipe(res, { end: false });
+  res.once("finish", () => finish(undefined));
+  res.once("close", () => {
+    if (!res.writableFinished) finish(new Error("client connection closed"));
   });
 }
 
