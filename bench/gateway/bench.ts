@@ -475,8 +475,10 @@ async function main(): Promise<void> {
       written.set(e.name, r.ops);
       record("put 4KiB", e, r);
     }
-    for (const e of endpoints)
-      record("get 4KiB", e, await smallGet(e, Math.max(1, written.get(e.name) ?? 1)));
+    for (const e of endpoints) {
+      const keys = Math.max(1, written.get(e.name) ?? 1);
+      record("get 4KiB", e, await measured(() => smallGet(e, keys)));
+    }
   }
   if (PHASES.has("large")) {
     for (const e of endpoints) record("put large", e, await measured(() => largePut(e)));
