@@ -460,7 +460,7 @@ async function main(): Promise<void> {
   };
   const record = (phase: string, e: Endpoint, r: Result & { cpu?: string }): void => {
     (table[phase] ??= {})[e.name] = r;
-    const rate = phase.startsWith("large")
+    const rate = phase.includes("large")
       ? `${(r.bytes / r.seconds / 1e6).toFixed(1)} MB/s`
       : `${(r.ops / r.seconds).toFixed(0)} ops/s`;
     console.log(
