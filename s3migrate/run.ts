@@ -294,6 +294,13 @@ async function runPass(
 
   io.reporter.start(plan.pass, counters, totalNow);
   const running = new Set<Promise<void>>();
+  // Waiting for a free worker: one resolver woken by whichever key finishes. (A
+  // Promise.race over the running set would add a reaction to every running promise for
+  // every key: threads × keys reactions, CPU and memory that grow with the run.)
+  let freed: (() => void) | undefined;
+  const workerFree = (): Promise<void> => new Promise<void>((resolve) => (freed = resolve));
+  // A worker that failed outside the per-key handling (e.g. failed.log not writable) ends the pass.
+  let crashed: { err: unknown } | undefined;
   try {
     for await (const { key, cls } of classified) {
       if (io.stop.aborted) break;
@@ -316,9 +323,17 @@ async function runPass(
         log.complete(ticket);
         continue;
       }
-      while (running.size >= opts.threads) await Promise.race(running);
+      while (running.size >= opts.threads) await workerFree();
+      if (crashed) throw crashed.err;
       if (io.stop.aborted) break;
-      const p: Promise<void> = handle(key, ticket).finally(() => running.delete(p));
+      const p: Promise<void> = handle(key, ticket)
+        .catch((err: unknown) => void (crashed ??= { err }))
+        .finally(() => {
+          running.delete(p);
+          const wake = freed;
+          freed = undefined;
+          wake?.();
+        });
       running.add(p);
     }
   } finally {
@@ -327,6 +342,7 @@ async function runPass(
     await log.close();
     await failed?.close();
   }
+  if (crashed) throw crashed.err;
   const summary = summarize({
     pass: plan.pass,
     dryRun: opts.dryRun,
