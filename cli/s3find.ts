@@ -61,6 +61,12 @@ const program = new Command("s3find")
       .default(availableParallelism(), "the number of cores")
       .argParser(positiveInt("--jobs")),
   )
+  .option(
+    "--skip-dir <path>",
+    "a directory (relative to <directory>) not to walk, e.g. .sgwtmp at a Versity Gateway posix bucket; repeatable",
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
   .option("--force", "accept a non-empty output_dir; deletes an earlier run's chunk files")
   .option("--json", "print the final summary as JSON on stdout")
   .option("--progress-interval <seconds>", "seconds between progress lines (0: none)", "5")
@@ -84,6 +90,7 @@ const program = new Command("s3find")
       chunkSize: opts.chunkSize,
       jobs: opts.jobs,
       force: opts.force === true,
+      skipDirs: opts.skipDir,
       progressIntervalMs: interval * 1000,
       onProgress: (p) => {
         // On a terminal one line is redrawn; in a log every report is its own line.
@@ -109,6 +116,7 @@ interface CliOptions {
   chunkSize: number;
   jobs: number;
   force?: boolean;
+  skipDir: string[];
   json?: boolean;
   progressInterval: string;
 }

@@ -41,6 +41,11 @@ export interface S3findOptions {
   dirBatchSize?: number;
   /** Accept a non-empty output directory, deleting an earlier run's chunk files from it. */
   force?: boolean;
+  /**
+   * Directories (relative to `directory`) not to walk: a server's own bookkeeping, e.g.
+   * Versity Gateway's `.sgwtmp` (in-flight uploads) at a posix bucket's root.
+   */
+  skipDirs?: readonly string[];
   /** "Now" for the modification-time cutoff, epoch ms (tests pin it). */
   nowMs?: number;
   /** Interval between progress reports in ms (default 5000; 0 = never). */
@@ -109,7 +114,9 @@ export async function runS3find(options: S3findOptions): Promise<S3findSummary> 
 
   const root = await checkRoot(options.directory);
   const removedOldChunks = await prepareOutput(options.outputDir, options.force ?? false);
-  const excludeDir = await outputInsideRoot(root, options.outputDir);
+  const outputDir = await outputInsideRoot(root, options.outputDir);
+  const excludeDirs = [...(options.skipDirs ?? []).map(normalizeSkipDir)];
+  if (outputDir !== undefined) excludeDirs.push(outputDir);
 
   const stats = newWalkStats();
   const interval = options.progressIntervalMs ?? 5000;
@@ -135,7 +142,7 @@ export async function runS3find(options: S3findOptions): Promise<S3findSummary> 
 
   const walk: WalkOptions = {
     modifiedSinceMs: days === undefined ? undefined : nowMs - days * 86_400_000,
-    excludeDir,
+    excludeDirs,
     batchEntries: options.dirBatchSize ?? Math.min(Math.max(chunkSize, 1024), 262_144),
     onIssue: options.onIssue,
     onTick: tick,
@@ -202,6 +209,15 @@ async function prepareOutput(outputDir: string, force: boolean): Promise<number>
     if (!name.startsWith(".")) removed++;
   }
   return removed;
+}
+
+/** A `--skip-dir` as the walk compares it: "/" separated, no leading "./" or trailing "/". */
+function normalizeSkipDir(dir: string): string {
+  const parts = dir.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.length === 0 || parts.includes("..")) {
+    throw new S3findUsageError(`skip-dir must be a directory inside the tree: ${dir}`);
+  }
+  return parts.join("/");
 }
 
 /** If the output directory is inside the walked tree, its relative key path, so the walk skips it. */

@@ -160,7 +160,7 @@ export async function walkParallel(options: ParallelWalkOptions): Promise<void> 
   const workerData: WalkWorkerData = {
     root: options.root,
     modifiedSinceMs: walk.modifiedSinceMs,
-    excludeDir: walk.excludeDir,
+    excludeDirs: walk.excludeDirs,
     batchEntries: walk.batchEntries ?? 100_000,
     blockBytes: BLOCK_BYTES,
     maxBlocksAhead: MAX_BLOCKS_AHEAD,

@@ -18,7 +18,7 @@ export interface WalkWorkerData {
   /** Same meaning as WalkOptions. */
   modifiedSinceMs: number | undefined;
   /** Same meaning as WalkOptions. */
-  excludeDir: string | undefined;
+  excludeDirs: readonly string[] | undefined;
   /** Same meaning as WalkOptions. */
   batchEntries: number;
   /** Text size at which a block is sent. */
@@ -96,7 +96,7 @@ if (port !== null) {
     for (const item of walkRuns(settings.root, stats, {
       startDir: subtree,
       modifiedSinceMs: settings.modifiedSinceMs,
-      excludeDir: settings.excludeDir,
+      excludeDirs: settings.excludeDirs,
       batchEntries: settings.batchEntries,
       onIssue: (issue) => post({ type: "issue", issue }),
     })) {

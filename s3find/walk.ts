@@ -69,8 +69,11 @@ export interface WalkStats {
 export interface WalkOptions {
   /** Only emit files whose mtime is at or after this instant (epoch milliseconds). */
   modifiedSinceMs?: number;
-  /** A directory (relative to the root, "/" separated) not to descend into: our own output. */
-  excludeDir?: string;
+  /**
+   * Directories (relative to the root, "/" separated, no trailing "/") not to descend into: our
+   * own output when it lies inside the tree, and the caller's `--skip-dir`s.
+   */
+  excludeDirs?: readonly string[];
   /**
    * Most entries of one directory held and sorted at once (default 100,000). A larger
    * directory is emitted in sorted batches of this size, each starting a `restart` run.
@@ -159,6 +162,8 @@ interface Frame {
 class DirectoryReader {
   private readonly sizeBounded = new Map<number, boolean>();
   private readonly batch: number;
+  /** WalkOptions.excludeDirs as a set, or undefined when there is none. */
+  private readonly excluded: ReadonlySet<string> | undefined;
   private ticks = 0;
 
   constructor(
@@ -167,6 +172,8 @@ class DirectoryReader {
     private readonly options: WalkOptions,
   ) {
     this.batch = Math.max(1, options.batchEntries ?? DEFAULT_BATCH_ENTRIES);
+    const dirs = options.excludeDirs ?? [];
+    this.excluded = dirs.length > 0 ? new Set(dirs) : undefined;
   }
 
   report(kind: WalkIssueKind, path: string, reason: string): void {
@@ -284,13 +291,13 @@ class DirectoryReader {
   private fill(frame: Frame, entries: Dirent[]): void {
     const stats = this.stats;
     const names: string[] = [];
-    const exclude = this.options.excludeDir;
+    const exclude = this.excluded;
     for (const entry of entries) {
       const name = entry.name;
       if (entry.isFile()) {
         names.push(name);
       } else if (entry.isDirectory()) {
-        if (exclude === undefined || frame.prefix + name !== exclude) names.push(`${name}/`);
+        if (exclude === undefined || !exclude.has(frame.prefix + name)) names.push(`${name}/`);
       } else if (entry.isSymbolicLink()) {
         stats.symlinks++;
       } else if (
@@ -304,7 +311,7 @@ class DirectoryReader {
         // d_type is DT_UNKNOWN on some filesystems (XFS without ftype, some FUSE/NFS): ask lstat.
         const kind = this.lstatKind(frame, name);
         if (kind === "file") names.push(name);
-        else if (kind === "dir" && frame.prefix + name !== exclude) names.push(`${name}/`);
+        else if (kind === "dir" && !exclude?.has(frame.prefix + name)) names.push(`${name}/`);
       }
     }
     stats.scanned += entries.length;

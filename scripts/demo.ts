@@ -184,7 +184,14 @@ async function main(): Promise<void> {
     const lists = join(work, "src-lists");
     const dest = join(work, "dest-folder");
     await mkdir(dest);
-    await cli("s3find", [join(source.dataDir, BUCKET), lists, "--progress-interval", "0"]);
+    await cli("s3find", [
+      join(source.dataDir, BUCKET),
+      lists,
+      "--skip-dir",
+      ".sgwtmp", // versitygw's in-flight uploads: not objects
+      "--progress-interval",
+      "0",
+    ]);
     const copyArgs = [
       "--src-url",
       source.endpoint,

@@ -328,6 +328,25 @@ describe("runS3find on a generated tree", () => {
     expect(keys).toEqual(["data/x"]);
   });
 
+  it("skips the --skip-dir directories (a server's bookkeeping) and only those", async () => {
+    const root = join(base, "tree");
+    await touch(root, ".sgwtmp/multipart/abc/1");
+    await touch(root, "keep/.sgwtmp/x"); // the same name deeper down is an ordinary prefix
+    await touch(root, "a/b/skipme/y");
+    await touch(root, "a/b/z");
+    const summary = await runS3find({
+      directory: root,
+      outputDir: join(base, "out"),
+      skipDirs: [".sgwtmp", "./a/b/skipme/"],
+    });
+    expect(summary.files).toBe(2);
+    const { keys } = await readChunks(join(base, "out"));
+    expect(keys).toEqual(["a/b/z", "keep/.sgwtmp/x"]);
+    await expect(
+      runS3find({ directory: root, outputDir: join(base, "o2"), skipDirs: ["../up"] }),
+    ).rejects.toThrow(S3findUsageError);
+  });
+
   it("reports and skips names that are not valid UTF-8, keeps a genuine U+FFFD name", async () => {
     const root = join(base, "tree");
     await mkdir(root);
@@ -440,7 +459,18 @@ describe("s3find CLI", () => {
     await touch(root, "recent");
     await touch(root, "ancient", Date.now() - 30 * 86_400_000);
     const out = join(base, "out");
-    const res = runCli([root, out, "-later-than", "2", "--json", "--jobs", "1"]);
+    await touch(root, ".sgwtmp/part");
+    const res = runCli([
+      root,
+      out,
+      "-later-than",
+      "2",
+      "--json",
+      "--jobs",
+      "1",
+      "--skip-dir",
+      ".sgwtmp",
+    ]);
     expect(res.stderr).toMatch(/s3find: done: files=1 /);
     expect(res.status).toBe(0);
     const summary = JSON.parse(res.stdout) as Record<string, unknown>;
