@@ -7,6 +7,7 @@
  * configuration; 3 an endpoint could not be reached; 130 stopped by SIGINT/SIGTERM (the logs are
  * flushed, `--resume` continues).
  */
+import { setMaxListeners } from "node:events";
 import { Command, Option } from "commander";
 import { packageVersion } from "./version.js";
 import {
@@ -56,6 +57,9 @@ program.action(async () => {
     // First SIGINT/SIGTERM: take no more keys, let in-flight objects finish; second: abandon them.
     const stop = new AbortController();
     const abort = new AbortController();
+    // Every request in flight (threads × parts) listens on the run's abort signal; that is
+    // not a leak, so lift Node's 10-listener warning for it.
+    setMaxListeners(0, abort.signal, stop.signal);
     const onSignal = (): void => {
       if (!stop.signal.aborted) {
         process.stderr.write(

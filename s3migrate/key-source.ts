@@ -95,9 +95,12 @@ export async function folderKeys(
   try {
     files = await listFilesIn(dir);
   } catch (err) {
-    throw new KeySourceError(
-      `cannot read list folder ${dir} (${(err as NodeJS.ErrnoException).code ?? err})`,
-    );
+    // A dest folder that does not exist yet simply holds no lists of the target's keys.
+    if (options.allowEmpty && (err as NodeJS.ErrnoException).code === "ENOENT") files = [];
+    else
+      throw new KeySourceError(
+        `cannot read list folder ${dir} (${(err as NodeJS.ErrnoException).code ?? err})`,
+      );
   }
   if (files.length === 0 && !options.allowEmpty) {
     throw new KeySourceError(`list folder ${dir} holds no list files`);

@@ -4,7 +4,7 @@
  * {@link ObjectCopier} (s3migrate/copier.ts is the real one), so the pass logic here is the
  * same for copy, dry run and verify.
  */
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { compareKeys } from "../s3/key-order.js";
@@ -210,6 +210,9 @@ async function runPass(
       ? total
       : Math.min(total, counters.before + opts.first);
 
+  // The dest folder holds our logs; an operator expects it made for them, like `mkdir -p`
+  // (a dry run writes nothing and leaves it alone).
+  if (writes || opts.verify) await mkdir(opts.destFolder, { recursive: true });
   const log: Log = writes
     ? await OrderedLog.open(plan.files.migrateLog, {
         append: plan.append,

@@ -6,7 +6,7 @@
 
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -183,7 +183,6 @@ async function main(): Promise<void> {
     console.log("\n4. Migrate: list the source's POSIX view, dry-run, then copy everything");
     const lists = join(work, "src-lists");
     const dest = join(work, "dest-folder");
-    await mkdir(dest);
     await cli("s3find", [
       join(source.dataDir, BUCKET),
       lists,

@@ -78,7 +78,8 @@ describe("s3find → s3migrate, versitygw posix → MinIO", () => {
     expect(found.stderr).not.toMatch(/Error:|at .*\.ts:/);
     expect(found.code).toBe(0);
 
-    const destFolder = await tempDir("e2e-dest-");
+    // A dest folder that does not exist yet is made, as `mkdir -p` would.
+    const destFolder = join(await tempDir("e2e-dest-"), "not", "yet");
     const copied = await runCli(
       [
         ...baseArgs({
