@@ -185,6 +185,8 @@ export interface PassSummary {
   readonly type: "summary";
   readonly pass: number;
   readonly dryRun: boolean;
+  /** A `--verify` pass: keys were compared, not copied; mismatches are `errors.Mismatch`. */
+  readonly verify: boolean;
   readonly seconds: number;
   readonly counters: Counters;
   /** Failed keys by error code. */
@@ -197,6 +199,7 @@ export interface PassSummary {
 export function summarize(options: {
   pass: number;
   dryRun: boolean;
+  verify?: boolean;
   seconds: number;
   counters: Readonly<Counters>;
   errors: ReadonlyMap<string, number>;
@@ -206,6 +209,7 @@ export function summarize(options: {
     type: "summary",
     pass: options.pass,
     dryRun: options.dryRun,
+    verify: options.verify ?? false,
     seconds: Math.round(options.seconds * 1000) / 1000,
     counters: { ...options.counters },
     errors: Object.fromEntries([...options.errors].sort(([a], [b]) => (a < b ? -1 : 1))),
@@ -219,12 +223,15 @@ export function formatSummary(summary: PassSummary): string {
   const errors = Object.entries(summary.errors)
     .map(([code, n]) => `${code}=${n}`)
     .join(" ");
-  const copied = summary.dryRun
-    ? `would copy ${c.work} objects`
-    : `copied ${c.upld} objects, ${formatBytes(c.ulBytes)} ` +
-      `(${summary.rates.objects.toFixed(1)}/s, ${formatBytes(summary.rates.bytes)}/s)`;
+  const mismatches = summary.errors.Mismatch ?? 0;
+  const copied = summary.verify
+    ? `checked ${c.work} objects, ${mismatches} differ${mismatches > 0 ? " (see verify.log)" : ""}`
+    : summary.dryRun
+      ? `would copy ${c.work} objects`
+      : `copied ${c.upld} objects, ${formatBytes(c.ulBytes)} ` +
+        `(${summary.rates.objects.toFixed(1)}/s, ${formatBytes(summary.rates.bytes)}/s)`;
   return [
-    `pass ${summary.pass}${summary.dryRun ? " (dry run)" : ""} finished in ${formatDuration(summary.seconds)}: ${copied}`,
+    `pass ${summary.pass}${summary.verify ? " (verify)" : summary.dryRun ? " (dry run)" : ""} finished in ${formatDuration(summary.seconds)}: ${copied}`,
     `  read=${c.obj} ign=${c.ign} exist=${c.exist} skip(dn=${c.skipDn} up=${c.skipUp}) fail=${c.fail}` +
       (errors ? ` errors: ${errors}` : ""),
   ].join("\n");

@@ -349,6 +349,7 @@ async function runPass(
   const summary = summarize({
     pass: plan.pass,
     dryRun: opts.dryRun,
+    verify: opts.verify,
     seconds: (Date.now() - started) / 1000,
     counters,
     errors,

@@ -132,6 +132,23 @@ describe("summary and reporter", () => {
     expect(text).toContain("fail=3 errors: BadDigest=2 SlowDown=1");
   });
 
+  it("a --verify pass says how many objects were checked and how many differ", () => {
+    const counters = { ...newCounters(), obj: 10, work: 10, fail: 2 };
+    const text = formatSummary(
+      summarize({
+        pass: 1,
+        dryRun: false,
+        verify: true,
+        seconds: 1,
+        counters,
+        errors: new Map([["Mismatch", 2]]),
+      }),
+    );
+    expect(text).toContain("pass 1 (verify) finished");
+    expect(text).toContain("checked 10 objects, 2 differ (see verify.log)");
+    expect(text).not.toContain("copied");
+  });
+
   it("prints a final progress line and the summary when not on a terminal", async () => {
     const out = new PassThrough();
     let text = "";
