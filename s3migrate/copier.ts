@@ -8,7 +8,9 @@
  * - Objects above `--multipart-threshold` or multipart on the source: HEAD on the target first
  *   (a conditional multipart upload only fails at Complete), then one UploadPart per source part
  *   (GET `?partNumber=N`), so the multipart ETag (MD5 of the part MD5s + `-N`) is preserved;
- *   each part's MD5 is checked against the target's part ETag; Complete with `If-None-Match: *`
+ *   before Complete the MD5 of the target's part ETags must be the source's composite ETag
+ *   (parts are also hashed here until the target has shown MD5 part ETags, and when the source
+ *   ETag is not composite); Complete with `If-None-Match: *`
  *   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html); any failure
  *   aborts the upload.
  * - 412 → `skip(up)`; a source 404 → `skip(dn)`; 409 and 5xx are retried by the run loop; 503
@@ -105,20 +107,22 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** A pass-through stream that hashes (MD5), counts, and rate-limits the bytes it carries. */
 class Meter extends Transform {
-  readonly md5: Hash = createHash("md5");
+  readonly md5: Hash | undefined;
   bytes = 0;
 
   constructor(
     private readonly onBytes: (n: number) => void,
     private readonly limiter: BandwidthLimiter | undefined,
     private readonly signal: AbortSignal,
-    private readonly extraHash?: Hash,
+    private readonly extraHash: Hash | undefined,
+    hash: boolean,
   ) {
     super({ highWaterMark: 1024 * 1024 });
+    this.md5 = hash ? createHash("md5") : undefined;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.md5.update(chunk);
+    this.md5?.update(chunk);
     this.extraHash?.update(chunk);
     this.bytes += chunk.length;
     this.onBytes(chunk.length);
@@ -134,28 +138,30 @@ class Meter extends Transform {
 interface Metered {
   /** What to send. */
   readonly stream: Readable;
-  /** MD5 of the bytes so far. */
-  readonly md5: Hash;
+  /** MD5 of the bytes so far, unless hashing was turned off. */
+  readonly md5: Hash | undefined;
   /** Bytes so far. */
   readonly bytes: number;
 }
 
 /** Observes a body's chunks in place: no stream in between, so no extra hop per chunk. */
 class Tap implements Metered {
-  readonly md5: Hash = createHash("md5");
+  readonly md5: Hash | undefined;
   bytes = 0;
 
   constructor(
     readonly stream: Readable,
     onBytes: (n: number) => void,
     extraHash: Hash | undefined,
+    hash: boolean,
   ) {
+    const md5 = (this.md5 = hash ? createHash("md5") : undefined);
     // Paused first, so adding a listener does not start the flow: undici's request writer
     // resumes the body when it sends it, and every chunk passes this listener before it is
     // written (listeners run in order). No chunk can flow unseen before the request starts.
     stream.pause();
     stream.on("data", (chunk: Buffer) => {
-      this.md5.update(chunk);
+      md5?.update(chunk);
       extraHash?.update(chunk);
       this.bytes += chunk.length;
       onBytes(chunk.length);
@@ -175,10 +181,13 @@ function meterBody(
     limiter: BandwidthLimiter | undefined;
     signal: AbortSignal;
     extraHash?: Hash;
+    /** Hash the bytes with MD5 (default true). */
+    hash?: boolean;
   },
 ): Metered {
-  if (!o.limiter) return new Tap(body, o.onBytes, o.extraHash);
-  const meter = new Meter(o.onBytes, o.limiter, o.signal, o.extraHash);
+  const hash = o.hash ?? true;
+  if (!o.limiter) return new Tap(body, o.onBytes, o.extraHash, hash);
+  const meter = new Meter(o.onBytes, o.limiter, o.signal, o.extraHash, hash);
   body.on("error", (err) => meter.destroy(err));
   const stream = body.pipe(meter);
   return {
@@ -224,6 +233,23 @@ function isNotFound(err: unknown): boolean {
   return err instanceof S3ClientError && (err.status === 404 || err.code === "NoSuchKey");
 }
 
+/** The part count of a composite multipart ETag (`"<32 hex>-N"`), or undefined. */
+export function compositeEtagParts(etag: string): number | undefined {
+  const m = /^"?[0-9a-fA-F]{32}-(\d+)"?$/.exec(etag);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The multipart ETag S3 computes from part ETags (MD5 of their MD5s + `-N`), or undefined when one is not an MD5. */
+export function compositeEtagOf(partEtags: readonly string[]): string | undefined {
+  const md5 = createHash("md5");
+  for (const etag of partEtags) {
+    const hex = plainMd5OfEtag(etag);
+    if (hex === undefined) return undefined;
+    md5.update(Buffer.from(hex, "hex"));
+  }
+  return `${md5.digest("hex")}-${partEtags.length}`;
+}
+
 /** The hex MD5 inside a plain (single-part, unencrypted) ETag, or undefined. */
 export function plainMd5OfEtag(etag: string): string | undefined {
   const m = /^"?([0-9a-fA-F]{32})"?$/.exec(etag);
@@ -265,6 +291,8 @@ export class S3Copier implements ObjectCopier {
   private throttleUntil = 0;
   /** Lanes beyond the first that multipart copies may still take (see copyParts). */
   private spareLanes: number;
+  /** Whether the target answered an UploadPart with the part's MD5 as its ETag. */
+  private partEtagsAreMd5 = false;
 
   /** Creates a copier. */
   constructor(private readonly o: S3CopierOptions) {
@@ -408,7 +436,7 @@ export class S3Copier implements ObjectCopier {
       });
       res.body.resume();
       if (res.status === 412) return { kind: "skipUp" };
-      const sent = meter.md5.digest("hex");
+      const sent = (meter.md5 as Hash).digest("hex");
       if (meter.bytes !== size) {
         throw new CopyError(
           "IncompleteBody",
@@ -565,11 +593,25 @@ export class S3Copier implements ObjectCopier {
         ctx,
       );
       if (copied === undefined) return { kind: "skipDn" };
-      const { parts, total } = copied;
+      const { parts, total, allVerified } = copied;
       if (total !== head.size) {
         throw new CopyError("SizeMismatch", `parts hold ${total} bytes, the source ${head.size}`, {
           retryable: true,
         });
+      }
+      // Parts not hashed here are checked together, before anything is committed: the MD5 of
+      // the target's part MD5s must be the source's composite ETag, so every byte of every part
+      // is what the source holds (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
+      if (!allVerified) {
+        const composite = compositeEtagOf(parts.map((p) => p.etag));
+        if (composite === undefined || composite !== stripQuotes(head.etag)) {
+          if (composite === undefined) this.partEtagsAreMd5 = false;
+          throw new CopyError(
+            "ETagMismatch",
+            `the target's parts make ETag ${composite ?? "(not MD5 based)"}, the source's is ${head.etag}`,
+            { retryable: true },
+          );
+        }
       }
       const done = await this.o.target.request({
         method: "POST",
@@ -651,7 +693,16 @@ export class S3Copier implements ObjectCopier {
       whole: Hash | undefined;
     },
     ctx: CopyContext,
-  ): Promise<{ parts: CompletedPart[]; total: number } | undefined> {
+  ): Promise<{ parts: CompletedPart[]; total: number; allVerified: boolean } | undefined> {
+    // Hashing every byte is a third of a large copy's CPU. When the source's ETag is the
+    // composite MD5 of exactly these parts and the target is known to answer part ETags that
+    // are MD5s, copyMultipart checks all parts at once before Complete instead.
+    const hashLocally = !(
+      plan.byParts &&
+      this.partEtagsAreMd5 &&
+      compositeEtagParts(head.etag) === plan.partCount
+    );
+    let allVerified = true;
     const stopLanes = new AbortController();
     const signal = AbortSignal.any([ctx.signal, stopLanes.signal]);
     const parts: CompletedPart[] = [];
@@ -667,6 +718,7 @@ export class S3Copier implements ObjectCopier {
             uploadId: plan.uploadId,
             byParts: plan.byParts,
             whole: plan.whole,
+            hashLocally,
             signal,
             counters: ctx.counters,
           });
@@ -677,6 +729,7 @@ export class S3Copier implements ObjectCopier {
           }
           parts[n - 1] = { partNumber: n, etag: part.etag };
           total += part.len;
+          if (!part.verified) allVerified = false;
         } catch (err) {
           if (failure === undefined) {
             failure = { err };
@@ -694,7 +747,7 @@ export class S3Copier implements ObjectCopier {
     await Promise.all(lanes);
     if (failure !== undefined) throw failure.err;
     if (vanished) return undefined;
-    return { parts, total };
+    return { parts, total, allVerified };
   }
 
   /** Copies part `n` (GET by part number or range → UploadPart), checked by MD5; undefined when the source is gone. */
@@ -707,10 +760,15 @@ export class S3Copier implements ObjectCopier {
       uploadId: string;
       byParts: boolean;
       whole: Hash | undefined;
+      /**
+       * Hash the part here and compare with the target's part ETag. Off when the source's
+       * composite ETag will check every part's bytes before Complete (see copyMultipart).
+       */
+      hashLocally: boolean;
       signal: AbortSignal;
       counters: CopyContext["counters"];
     },
-  ): Promise<{ etag: string; len: number } | undefined> {
+  ): Promise<{ etag: string; len: number; verified: boolean } | undefined> {
     let got = opened;
     if (got === undefined) {
       if (o.byParts) got = await this.getSource(key, o.signal, { partNumber: String(n) });
@@ -741,6 +799,7 @@ export class S3Copier implements ObjectCopier {
         limiter: this.o.limiter,
         signal: o.signal,
         extraHash: o.whole,
+        hash: o.hashLocally,
       });
       const res = await this.o.target.request({
         method: "PUT",
@@ -752,11 +811,12 @@ export class S3Copier implements ObjectCopier {
         signal: o.signal,
       });
       res.body.resume();
-      const sent = meter.md5.digest("hex");
       const etag = res.headers["etag"] ?? "";
+      const targetMd5 = plainMd5OfEtag(etag);
+      const sent = meter.md5?.digest("hex");
       if (
         meter.bytes !== len ||
-        (plainMd5OfEtag(etag) !== undefined && plainMd5OfEtag(etag) !== sent)
+        (sent !== undefined && targetMd5 !== undefined && targetMd5 !== sent)
       ) {
         throw new CopyError(
           "ETagMismatch",
@@ -764,8 +824,10 @@ export class S3Copier implements ObjectCopier {
           { retryable: true },
         );
       }
+      // A target whose part ETags are the parts' MD5s lets later objects skip hashing here.
+      if (sent !== undefined && targetMd5 === sent) this.partEtagsAreMd5 = true;
       counters.ulBytes += len;
-      return { etag, len };
+      return { etag, len, verified: sent !== undefined && targetMd5 === sent };
     } finally {
       if (!body.readableEnded) body.destroy();
     }

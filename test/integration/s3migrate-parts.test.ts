@@ -120,6 +120,38 @@ async function md5Of(client: S3Client, bucket: string, key: string): Promise<str
     .digest("hex");
 }
 
+/** A pass-through proxy that flips the first body byte of the requests `corrupt` picks. */
+async function corruptingProxy(
+  upstream: string,
+  corrupt: (method: string, path: string) => boolean,
+): Promise<{ endpoint: string; server: Server }> {
+  const target = new URL(upstream);
+  const server = createServer((req, res) => {
+    const method = req.method ?? "";
+    const path = req.url ?? "/";
+    const fwd = httpRequest(
+      { host: target.hostname, port: target.port, method, path, headers: req.headers },
+      (ures) => {
+        res.writeHead(ures.statusCode ?? 502, ures.headers);
+        ures.pipe(res);
+      },
+    );
+    fwd.on("error", () => res.destroy());
+    let first = corrupt(method, path);
+    req.on("data", (chunk: Buffer) => {
+      if (first && chunk.length > 0) {
+        chunk[0] = (chunk[0] ?? 0) ^ 0xff; // same length: only the bytes lie
+        first = false;
+      }
+      fwd.write(chunk);
+    });
+    req.on("end", () => fwd.end());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return { endpoint: `http://127.0.0.1:${port}`, server };
+}
+
 /** The part number of an UploadPart request path, or undefined. */
 function partOf(method: string, path: string): number | undefined {
   if (method !== "PUT") return undefined;
@@ -216,5 +248,61 @@ describe("s3migrate multipart copies by parallel parts", () => {
     expect(await md5Of(dst, destBucket, "multi.bin")).toBe(
       createHash("md5").update(multi).digest("hex"),
     );
+  });
+
+  it("a byte flipped on its way to the target is caught before Complete, hashed or not", async () => {
+    const src = sdk(rig.minio2);
+    const dst = sdk(rig.minio);
+    const srcBucket = bucketName("s3m-int");
+    const destBucket = bucketName("s3m-int");
+    await createBucket(src, srcBucket);
+    await createBucket(dst, destBucket);
+    const sizes = [5 * MiB, MiB + 7];
+    for (const key of ["m1", "m2", "m3"]) {
+      await putMultipart(src, srcBucket, key, randomBytes(6 * MiB + 7), sizes);
+    }
+    // Part 2 of m2 and m3 gets its first byte flipped in transit. m1 arrives intact, and its
+    // locally hashed parts teach the copier that this target's part ETags are MD5s, so m2 and
+    // m3 are not hashed here: only the composite-ETag check before Complete can catch them.
+    const corrupting = await corruptingProxy(rig.minio.endpoint, (method, path) => {
+      const part = partOf(method, path);
+      return part === 2 && !path.startsWith(`/${destBucket}/m1?`);
+    });
+    const destFolder = await tempDir();
+    try {
+      const run = await runCli(
+        [
+          ...baseArgs({
+            src: rig.minio2,
+            srcBucket,
+            dest: { ...rig.minio, endpoint: corrupting.endpoint },
+            destBucket,
+            destFolder,
+          }),
+          "--list-source",
+          "--threads",
+          "1",
+          "--retries",
+          "2",
+        ],
+        secretEnv(rig.minio2, rig.minio),
+      );
+      expect(run.code, run.stderr).toBe(1);
+    } finally {
+      corrupting.server.close();
+    }
+    const failed = (await readFile(join(destFolder, "failed.log"), "utf8"))
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { key: string; code: string; message: string });
+    expect(failed.map((f) => [f.key, f.code])).toEqual([
+      ["m2", "ETagMismatch"],
+      ["m3", "ETagMismatch"],
+    ]);
+    expect(failed[0]?.message).toContain("the target's parts make ETag");
+    // Nothing corrupt was committed, and no upload was left behind.
+    expect(await listAll(dst, destBucket)).toEqual(["m1"]);
+    const uploads = await dst.send(new ListMultipartUploadsCommand({ Bucket: destBucket }));
+    expect(uploads.Uploads ?? []).toEqual([]);
   });
 });

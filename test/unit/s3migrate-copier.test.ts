@@ -1,6 +1,9 @@
+import { createHash } from "node:crypto";
 import { describe, it, expect } from "vitest";
 import { S3ClientError } from "../../s3/client.js";
 import {
+  compositeEtagOf,
+  compositeEtagParts,
   BandwidthLimiter,
   CopyError,
   S3Copier,
@@ -75,5 +78,30 @@ describe("copier helpers", () => {
     await limiter.take(100_000);
     await limiter.take(50_000);
     expect(Date.now() - start).toBeGreaterThanOrEqual(400);
+  });
+});
+
+describe("composite multipart ETags", () => {
+  const md5 = (s: string): string => createHash("md5").update(s).digest("hex");
+
+  it("is the MD5 of the parts' binary MD5s, then -N, as S3 computes it", () => {
+    const parts = [md5("part one"), md5("part two"), md5("3")];
+    const expected = createHash("md5")
+      .update(Buffer.concat(parts.map((h) => Buffer.from(h, "hex"))))
+      .digest("hex");
+    expect(compositeEtagOf(parts.map((p) => `"${p}"`))).toBe(`${expected}-3`);
+    // One flipped part changes it: this is what catches a corrupted part before Complete.
+    expect(compositeEtagOf([parts[0]!, md5("part tw0"), parts[2]!])).not.toBe(`${expected}-3`);
+  });
+
+  it("is undefined when a part ETag is not an MD5 (encrypted or non-S3 targets)", () => {
+    expect(compositeEtagOf([md5("a"), "not-an-md5"])).toBeUndefined();
+  });
+
+  it("reads the part count of composite ETags only", () => {
+    expect(compositeEtagParts(`"${md5("x")}-12"`)).toBe(12);
+    expect(compositeEtagParts(md5("x"))).toBeUndefined();
+    expect(compositeEtagParts(`"${md5("x")}"`)).toBeUndefined();
+    expect(compositeEtagParts("abc-3")).toBeUndefined();
   });
 });
