@@ -391,6 +391,34 @@ describe.each(PAIRS)("gateway data plane ($name)", ({ target, source }) => {
       expect(get.headers["x-amz-request-id"]).toMatch(/^[0-9A-F]{16}$/);
     });
 
+    // Regression: versitygw answers large listings with Connection: close; a page whose last
+    // bytes met backpressure on the way to the client used to kill the gateway process inside
+    // undici (issue 5360, see s3/undici-eof-guard.ts). 1,500 keys make a full 1,000-key page.
+    it("relays listings of full 1,000-key pages and stays up", async () => {
+      const keys = Array.from({ length: 1500 }, (_, i) => `many/${String(i).padStart(5, "0")}`);
+      for (let i = 0; i < keys.length; i += 100) {
+        await Promise.all(
+          keys
+            .slice(i, i + 100)
+            .map((Key) =>
+              home.client.send(new PutObjectCommand({ Bucket: home.bucket, Key, Body: "x" })),
+            ),
+        );
+      }
+      for (let round = 0; round < 3; round++) {
+        const seen: string[] = [];
+        let token: string | undefined;
+        do {
+          const page = await client.send(
+            new ListObjectsV2Command({ Bucket: bucket, Prefix: "many/", ContinuationToken: token }),
+          );
+          for (const o of page.Contents ?? []) seen.push(o.Key as string);
+          token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        } while (token);
+        expect(seen).toEqual(keys);
+      }
+    });
+
     it("answers virtual-hosted-style requests for the configured domain", async () => {
       const vh = gatewayClient(gw, certs, USER, { virtualHost: true, region: target().region });
       await vh.send(new PutObjectCommand({ Bucket: bucket, Key: "vhost/obj", Body: "vhost" }));
