@@ -276,7 +276,10 @@ async function drive(
       if (performance.now() >= deadline) return;
       const t0 = performance.now();
       try {
-        result.bytes += await op(i);
+        // Not `result.bytes += await op(i)`: that reads `bytes` before the await, so concurrent
+        // workers overwrite each other's additions and the small-op ratios came out wrong.
+        const bytes = await op(i);
+        result.bytes += bytes;
         result.ops++;
         result.latencies.push(performance.now() - t0);
       } catch (err) {
