@@ -27,6 +27,7 @@ import {
   secretEnv,
   summaries,
   tempDir,
+  bucketPair,
 } from "./s3migrate-helpers.js";
 
 const rig = inject("rig");
@@ -209,12 +210,7 @@ describe("s3migrate full copy", () => {
 
 describe("s3migrate skips", () => {
   it("never overwrites a newer target object, skips vanished keys and dest-folder keys, and the progress line shows the real counts", async () => {
-    const src = sdk(rig.minio2);
-    const dst = sdk(rig.minio);
-    const srcBucket = bucketName("s3m-src");
-    const destBucket = bucketName("s3m-dst");
-    await createBucket(src, srcBucket);
-    await createBucket(dst, destBucket);
+    const { src, dst, srcBucket, destBucket } = await bucketPair(rig.minio2, rig.minio);
     for (const k of ["a", "b", "c", "d"])
       await put(src, { Bucket: srcBucket, Key: k, Body: Buffer.from(`source ${k}`) });
     await put(dst, { Bucket: destBucket, Key: "b", Body: Buffer.from("newer on target") });

@@ -34,6 +34,20 @@ export function bucketName(prefix = "s3m"): string {
   return `${prefix}-${randomBytes(5).toString("hex")}`;
 }
 
+/** Fresh source and target buckets on two rig servers, created, with an SDK client for each. */
+export async function bucketPair(
+  source: RigServer,
+  target: RigServer,
+): Promise<{ src: S3Client; dst: S3Client; srcBucket: string; destBucket: string }> {
+  const src = sdk(source);
+  const dst = sdk(target);
+  const srcBucket = bucketName("s3m-src");
+  const destBucket = bucketName("s3m-dst");
+  await createBucket(src, srcBucket);
+  await createBucket(dst, destBucket);
+  return { src, dst, srcBucket, destBucket };
+}
+
 /** Creates a bucket. */
 export async function createBucket(client: S3Client, bucket: string): Promise<void> {
   await client.send(new CreateBucketCommand({ Bucket: bucket }));

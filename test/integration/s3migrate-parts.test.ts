@@ -21,21 +21,22 @@ import {
 import { describe, expect, inject, it } from "vitest";
 import {
   baseArgs,
-  bucketName,
-  createBucket,
   listAll,
   put,
   runCli,
-  sdk,
   secretEnv,
   tempDir,
+  bucketPair,
 } from "./s3migrate-helpers.js";
 
 const rig = inject("rig");
 const MiB = 1024 * 1024;
 
-/** What the proxy does with one request: forward it (maybe after a wait) or answer 500. */
-type Decision = "forward" | "refuse" | Promise<void>;
+/**
+ * What the proxy does with one request: forward it (maybe after a wait), forward it with its
+ * first body byte flipped (same length: only the bytes lie), or answer 500.
+ */
+type Decision = "forward" | "corrupt" | "refuse" | Promise<void>;
 
 /** A pass-through proxy to `upstream` that asks `decide` about each request. */
 async function proxy(
@@ -64,9 +65,21 @@ async function proxy(
         },
       );
       fwd.on("error", () => res.destroy());
-      req.pipe(fwd);
+      if (decision !== "corrupt") {
+        req.pipe(fwd);
+        return;
+      }
+      let first = true;
+      req.on("data", (chunk: Buffer) => {
+        if (first && chunk.length > 0) {
+          chunk[0] = (chunk[0] ?? 0) ^ 0xff;
+          first = false;
+        }
+        fwd.write(chunk);
+      });
+      req.on("end", () => fwd.end());
     };
-    if (decision === "forward") forward();
+    if (decision === "forward" || decision === "corrupt") forward();
     else decision.then(forward, () => res.destroy());
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -120,38 +133,6 @@ async function md5Of(client: S3Client, bucket: string, key: string): Promise<str
     .digest("hex");
 }
 
-/** A pass-through proxy that flips the first body byte of the requests `corrupt` picks. */
-async function corruptingProxy(
-  upstream: string,
-  corrupt: (method: string, path: string) => boolean,
-): Promise<{ endpoint: string; server: Server }> {
-  const target = new URL(upstream);
-  const server = createServer((req, res) => {
-    const method = req.method ?? "";
-    const path = req.url ?? "/";
-    const fwd = httpRequest(
-      { host: target.hostname, port: target.port, method, path, headers: req.headers },
-      (ures) => {
-        res.writeHead(ures.statusCode ?? 502, ures.headers);
-        ures.pipe(res);
-      },
-    );
-    fwd.on("error", () => res.destroy());
-    let first = corrupt(method, path);
-    req.on("data", (chunk: Buffer) => {
-      if (first && chunk.length > 0) {
-        chunk[0] = (chunk[0] ?? 0) ^ 0xff; // same length: only the bytes lie
-        first = false;
-      }
-      fwd.write(chunk);
-    });
-    req.on("end", () => fwd.end());
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  return { endpoint: `http://127.0.0.1:${port}`, server };
-}
-
 /** The part number of an UploadPart request path, or undefined. */
 function partOf(method: string, path: string): number | undefined {
   if (method !== "PUT") return undefined;
@@ -161,12 +142,7 @@ function partOf(method: string, path: string): number | undefined {
 
 describe("s3migrate multipart copies by parallel parts", () => {
   it("overlaps parts, fails a key whose part is refused without leaving anything, then copies it with its ETag", async () => {
-    const src = sdk(rig.minio2);
-    const dst = sdk(rig.minio);
-    const srcBucket = bucketName("s3m-src");
-    const destBucket = bucketName("s3m-dst");
-    await createBucket(src, srcBucket);
-    await createBucket(dst, destBucket);
+    const { src, dst, srcBucket, destBucket } = await bucketPair(rig.minio2, rig.minio);
     // Six parts with an uneven last one, and a plain object above the threshold (by ranges).
     const multi = randomBytes(27 * MiB);
     const multiEtag = await putMultipart(src, srcBucket, "multi.bin", multi, [
@@ -251,12 +227,7 @@ describe("s3migrate multipart copies by parallel parts", () => {
   });
 
   it("a byte flipped on its way to the target is caught before Complete, hashed or not", async () => {
-    const src = sdk(rig.minio2);
-    const dst = sdk(rig.minio);
-    const srcBucket = bucketName("s3m-int");
-    const destBucket = bucketName("s3m-int");
-    await createBucket(src, srcBucket);
-    await createBucket(dst, destBucket);
+    const { src, dst, srcBucket, destBucket } = await bucketPair(rig.minio2, rig.minio);
     const sizes = [5 * MiB, MiB + 7];
     for (const key of ["m1", "m2", "m3"]) {
       await putMultipart(src, srcBucket, key, randomBytes(6 * MiB + 7), sizes);
@@ -264,10 +235,9 @@ describe("s3migrate multipart copies by parallel parts", () => {
     // Part 2 of m2 and m3 gets its first byte flipped in transit. m1 arrives intact, and its
     // locally hashed parts teach the copier that this target's part ETags are MD5s, so m2 and
     // m3 are not hashed here: only the composite-ETag check before Complete can catch them.
-    const corrupting = await corruptingProxy(rig.minio.endpoint, (method, path) => {
-      const part = partOf(method, path);
-      return part === 2 && !path.startsWith(`/${destBucket}/m1?`);
-    });
+    const corrupting = await proxy(rig.minio.endpoint, (method, path) =>
+      partOf(method, path) === 2 && !path.startsWith(`/${destBucket}/m1?`) ? "corrupt" : "forward",
+    );
     const destFolder = await tempDir();
     try {
       const run = await runCli(

@@ -11,8 +11,6 @@ import { writeListFile } from "../../s3find/list-file.js";
 import { compareKeys } from "../../s3/key-order.js";
 import {
   baseArgs,
-  bucketName,
-  createBucket,
   faultProxy,
   listAll,
   put,
@@ -23,6 +21,7 @@ import {
   summaries,
   tempDir,
   waitFor,
+  bucketPair,
 } from "./s3migrate-helpers.js";
 
 const rig = inject("rig");
@@ -31,11 +30,7 @@ async function seeded(
   n: number,
   size = 2048,
 ): Promise<{ srcBucket: string; destBucket: string; keys: string[]; srcFolder: string }> {
-  const src = sdk(rig.minio2);
-  const srcBucket = bucketName("s3m-src");
-  const destBucket = bucketName("s3m-dst");
-  await createBucket(src, srcBucket);
-  await createBucket(sdk(rig.minio), destBucket);
+  const { src, srcBucket, destBucket } = await bucketPair(rig.minio2, rig.minio);
   const keys = Array.from({ length: n }, (_, i) => `obj/${String(i).padStart(5, "0")}`);
   const data = Buffer.alloc(size, 7);
   for (let i = 0; i < keys.length; i += 16) {

@@ -8,28 +8,21 @@ import { writeListFile } from "../../s3find/list-file.js";
 import { freePort } from "../rig/servers.js";
 import {
   baseArgs,
-  bucketName,
-  createBucket,
   put,
   runCli,
-  sdk,
   secretEnv,
   startCli,
   summaries,
   tempDir,
   waitFor,
+  bucketPair,
 } from "./s3migrate-helpers.js";
 
 const rig = inject("rig");
 
 describe("s3migrate --verify", () => {
   it("passes after a copy and reports changed, missing and re-labelled objects in verify.log", async () => {
-    const src = sdk(rig.minio2);
-    const dst = sdk(rig.minio);
-    const srcBucket = bucketName("s3m-src");
-    const destBucket = bucketName("s3m-dst");
-    await createBucket(src, srcBucket);
-    await createBucket(dst, destBucket);
+    const { src, dst, srcBucket, destBucket } = await bucketPair(rig.minio2, rig.minio);
     const keys = ["k1", "k2", "k3", "k4"];
     for (const k of keys) {
       await put(src, {
@@ -92,11 +85,7 @@ describe("s3migrate --verify", () => {
 
 describe("s3migrate --metrics-addr", () => {
   it("serves the progress counters as Prometheus metrics while copying", async () => {
-    const src = sdk(rig.minio2);
-    const srcBucket = bucketName("s3m-src");
-    const destBucket = bucketName("s3m-dst");
-    await createBucket(src, srcBucket);
-    await createBucket(sdk(rig.minio), destBucket);
+    const { src, srcBucket, destBucket } = await bucketPair(rig.minio2, rig.minio);
     const keys = Array.from({ length: 60 }, (_, i) => `m/${String(i).padStart(3, "0")}`);
     await Promise.all(
       keys.map((k) => put(src, { Bucket: srcBucket, Key: k, Body: Buffer.alloc(2048, 1) })),
