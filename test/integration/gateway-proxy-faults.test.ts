@@ -9,7 +9,6 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   GetObjectCommand,
-  HeadObjectCommand,
   ListBucketsCommand,
   PutObjectCommand,
   type S3Client,
@@ -27,6 +26,8 @@ import {
   testCredential,
   type TestCerts,
   type TestGateway,
+  bytesOf,
+  exists,
 } from "../helpers/gateway-harness.js";
 
 const rig = inject("rig");
@@ -46,23 +47,6 @@ let targetProxy: CountingProxy;
 let sourceProxy: CountingProxy;
 let tls: Agent;
 const targetDirect = (): S3Client => directClient(rig.minio);
-
-async function bytesOf(body: unknown): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of body as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(c));
-  return Buffer.concat(chunks);
-}
-
-async function exists(client: S3Client, bucket: string, key: string): Promise<boolean> {
-  try {
-    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return true;
-  } catch (err) {
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
-      return false;
-    throw err;
-  }
-}
 
 /** Bytes both backends have received so far. */
 function backendBytes(): number {

@@ -35,6 +35,8 @@ import {
   testCredential,
   type TestCerts,
   type TestGateway,
+  bytesOf,
+  exists,
 } from "../helpers/gateway-harness.js";
 import type { RigServer } from "../rig/types.js";
 
@@ -53,23 +55,6 @@ function streamOf(data: Buffer): Readable {
       for (let i = 0; i < data.length; i += 256 * 1024) yield data.subarray(i, i + 256 * 1024);
     })(),
   );
-}
-
-async function bytesOf(body: unknown): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of body as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(c));
-  return Buffer.concat(chunks);
-}
-
-async function exists(client: S3Client, bucket: string, key: string): Promise<boolean> {
-  try {
-    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return true;
-  } catch (err) {
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
-      return false;
-    throw err;
-  }
 }
 
 function md5(data: Buffer): string {
