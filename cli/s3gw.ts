@@ -6,17 +6,17 @@
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline/promises";
 import { Command, Option } from "commander";
-import { AdminClient, type UpdateRequest } from "../gateway/admin-client.js";
-import type { PublicBucketState } from "../gateway/admin-protocol.js";
-import { S3AttachValidator } from "../gateway/attach-validator.js";
+import { AdminClient, type UpdateRequest } from "../gateway/admin/client.js";
+import type { PublicBucketState } from "../gateway/admin/protocol.js";
+import { S3AttachValidator } from "../gateway/admin/attach-validator.js";
 import { loadConfigFile } from "../gateway/config.js";
 import { createLogger } from "../gateway/logger.js";
-import { s3ListenerFactory } from "../gateway/s3-listener.js";
+import { s3ListenerFactory } from "../gateway/front/listener.js";
 import { startGateway, type S3ListenerFactory } from "../gateway/server.js";
-import { MIGRATION_MODES, type MigrationMode } from "../gateway/transitions.js";
+import { MIGRATION_MODES, type MigrationMode } from "../gateway/state/transitions.js";
 import { packageVersion } from "./version.js";
 
-/** The S3 endpoint (gateway/s3-listener.ts) that `serve` starts beside the admin API. */
+/** The S3 endpoint (gateway/front/listener.ts) that `serve` starts beside the admin API. */
 const S3_LISTENER: S3ListenerFactory | undefined = s3ListenerFactory();
 
 /** A failure reported as one line with this exit code. */

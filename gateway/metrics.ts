@@ -6,8 +6,8 @@
 import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { ListenAddress } from "./config.js";
-import type { MigrationStateSnapshot, MigrationStateStore } from "./state-store.js";
-import { MIGRATION_MODES } from "./transitions.js";
+import type { MigrationStateSnapshot, MigrationStateStore } from "./state/store.js";
+import { MIGRATION_MODES } from "./state/transitions.js";
 
 /** The gateway's metrics registry and the gauges it maintains itself. */
 export interface GatewayMetrics {

@@ -4,11 +4,11 @@
  * {@link S3ListenerFactory}; until then the gateway serves admin and metrics only.
  */
 import type { Logger } from "pino";
-import { startAdminApi, type AdminServer, type AttachValidator } from "./admin-api.js";
+import { startAdminApi, type AdminServer, type AttachValidator } from "./admin/api.js";
 import type { GatewayConfig } from "./config.js";
 import { createGatewayMetrics, startMetricsServer, type MetricsServer } from "./metrics.js";
 import type { Registry } from "prom-client";
-import { FileMigrationStateStore, type MigrationStateStore } from "./state-store.js";
+import { FileMigrationStateStore, type MigrationStateStore } from "./state/store.js";
 
 /** What the S3 listener gets from the gateway. */
 export interface S3ListenerContext {

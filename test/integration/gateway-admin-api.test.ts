@@ -11,7 +11,7 @@ import { Writable } from "node:stream";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { S3AttachValidator } from "../../gateway/attach-validator.js";
+import { S3AttachValidator } from "../../gateway/admin/attach-validator.js";
 import { parseConfig } from "../../gateway/config.js";
 import { createLogger } from "../../gateway/logger.js";
 import { startGateway, type RunningGateway } from "../../gateway/server.js";

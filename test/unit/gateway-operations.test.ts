@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classifyOperation } from "../../gateway/operations.js";
+import { classifyOperation } from "../../gateway/front/operations.js";
 
 // [method, bucket?, key?, query, copy-source?, expected]
 const TABLE: [string, string | undefined, string | undefined, string, boolean, string][] = [

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { CredentialRole } from "../../gateway/config.js";
-import { route, type Route } from "../../gateway/routing.js";
-import type { BucketMigrationState } from "../../gateway/state-store.js";
-import type { MigrationMode } from "../../gateway/transitions.js";
+import { route, type Route } from "../../gateway/routing/route.js";
+import type { BucketMigrationState } from "../../gateway/state/store.js";
+import type { MigrationMode } from "../../gateway/state/transitions.js";
 
 function state(mode: MigrationMode): BucketMigrationState {
   return {

@@ -5,7 +5,7 @@ import {
   hostName,
   MAX_KEY_BYTES,
   resolveAddress,
-} from "../../gateway/s3-addressing.js";
+} from "../../gateway/front/addressing.js";
 import { S3Error } from "../../s3/errors.js";
 
 const rules = addressingRules(["s3.example.com", "example.com"]);

@@ -7,7 +7,7 @@ import {
   isWriteRequest,
   parseCopySource,
   type CopySource,
-} from "../../gateway/s3-auth.js";
+} from "../../gateway/front/auth.js";
 import { S3Error } from "../../s3/errors.js";
 import { EMPTY_SHA256 } from "../../s3/sigv4-canonical.js";
 import { signRequest } from "../../s3/sigv4-sign.js";

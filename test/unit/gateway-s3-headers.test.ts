@@ -4,7 +4,7 @@ import {
   stripAwsChunked,
   upstreamQuery,
   upstreamRequestHeaders,
-} from "../../gateway/s3-headers.js";
+} from "../../gateway/upstream/headers.js";
 import { parseRawQuery } from "../../s3/sigv4-canonical.js";
 
 describe("upstreamRequestHeaders", () => {

@@ -1,4 +1,4 @@
-// The upstream aws-chunked body with a trailing checksum (gateway/s3-trailer.ts): its length is
+// The upstream aws-chunked body with a trailing checksum (gateway/upstream/trailer.ts): its length is
 // exactly what the gateway announces, and our own strict decoder (s3/aws-chunked.ts, which
 // verifies the trailer checksum) gets back the same bytes.
 
@@ -11,7 +11,7 @@ import {
   STREAMING_UNSIGNED_PAYLOAD_TRAILER,
   trailerBodyLength,
   withTrailingChecksum,
-} from "../../gateway/s3-trailer.js";
+} from "../../gateway/upstream/trailer.js";
 
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

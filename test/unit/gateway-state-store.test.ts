@@ -7,7 +7,7 @@ import {
   MigrationStateError,
   tempPathFor,
   type AttachInput,
-} from "../../gateway/state-store.js";
+} from "../../gateway/state/store.js";
 
 const SECRET = "source-secret-value";
 

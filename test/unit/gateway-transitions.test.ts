@@ -3,7 +3,7 @@ import {
   checkTransition,
   type LifecycleState,
   type TransitionRule,
-} from "../../gateway/transitions.js";
+} from "../../gateway/state/transitions.js";
 
 // Every (from, to) pair of DESIGN 3.2, without and with --force. "noop" = allowed, no change;
 // "ok" = allowed; otherwise the rule that refuses.

@@ -5,8 +5,8 @@ import { readFileSync } from "node:fs";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { createGatewayMetrics } from "../../gateway/metrics.js";
-import { createS3Metrics } from "../../gateway/s3-metrics.js";
-import type { MigrationStateStore } from "../../gateway/state-store.js";
+import { createS3Metrics } from "../../gateway/front/request-metrics.js";
+import type { MigrationStateStore } from "../../gateway/state/store.js";
 import { createMetricsRegistry } from "../../s3migrate/metrics.js";
 import { newCounters } from "../../s3migrate/progress.js";
 

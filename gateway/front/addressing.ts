@@ -8,8 +8,8 @@
  * domain; `X-Forwarded-Host` is never read (a client could pick another bucket with it). The
  * path is decoded exactly once from the request line (PITFALLS.md, "URLs and hosts").
  */
-import { S3Error } from "../s3/errors.js";
-import { InvalidPercentEncodingError, percentDecode } from "../s3/uri-encode.js";
+import { S3Error } from "../../s3/errors.js";
+import { InvalidPercentEncodingError, percentDecode } from "../../s3/uri-encode.js";
 
 /** The longest object key S3 accepts, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;

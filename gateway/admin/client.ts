@@ -5,10 +5,10 @@
  */
 import { createHash } from "node:crypto";
 import { Agent, request } from "undici";
-import { signRequest } from "../s3/sigv4-sign.js";
-import type { Credentials } from "../s3/sigv4-types.js";
-import { ADMIN_PREFIX, type PublicBucketState } from "./admin-protocol.js";
-import type { MigrationMode } from "./transitions.js";
+import { signRequest } from "../../s3/sigv4-sign.js";
+import type { Credentials } from "../../s3/sigv4-types.js";
+import { ADMIN_PREFIX, type PublicBucketState } from "./protocol.js";
+import type { MigrationMode } from "../state/transitions.js";
 
 /** Where the admin API is and how to sign for it. */
 export interface AdminClientOptions {

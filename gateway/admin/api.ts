@@ -9,10 +9,10 @@ import { createHash, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
-import { S3Error } from "../s3/errors.js";
-import { verifySigV4 } from "../s3/sigv4-verify.js";
-import { ADMIN_PREFIX, type PublicBucketState } from "./admin-protocol.js";
-import type { GatewayConfig } from "./config.js";
+import { S3Error } from "../../s3/errors.js";
+import { verifySigV4 } from "../../s3/sigv4-verify.js";
+import { ADMIN_PREFIX, type PublicBucketState } from "./protocol.js";
+import type { GatewayConfig } from "../config.js";
 import {
   isBucketName,
   MigrationStateError,
@@ -21,8 +21,8 @@ import {
   type BucketSelector,
   type MigrationStateStore,
   type StateChange,
-} from "./state-store.js";
-import { MIGRATION_MODES, type MigrationMode } from "./transitions.js";
+} from "../state/store.js";
+import { MIGRATION_MODES, type MigrationMode } from "../state/transitions.js";
 
 export { ADMIN_PREFIX, type PublicBucketState };
 

@@ -9,11 +9,11 @@
  */
 import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
-import { readBodyLimited, readBounded } from "../s3/client.js";
-import { errorFromAnswer } from "../s3/client-errors.js";
-import { renderErrorXml, S3Error } from "../s3/errors.js";
-import { buildListAllMyBucketsResult, parseListAllMyBucketsResult } from "../s3/xml.js";
-import { ERROR_HEADERS_KEPT, relayedResponseHeaders } from "./s3-headers.js";
+import { readBodyLimited, readBounded } from "../../s3/client.js";
+import { errorFromAnswer } from "../../s3/client-errors.js";
+import { renderErrorXml, S3Error } from "../../s3/errors.js";
+import { buildListAllMyBucketsResult, parseListAllMyBucketsResult } from "../../s3/xml.js";
+import { ERROR_HEADERS_KEPT, relayedResponseHeaders } from "../upstream/headers.js";
 
 /** What every answer needs to know about its request. */
 export interface AnswerContext {

@@ -22,7 +22,7 @@ import {
   DIGEST_LENGTHS,
   type ChecksumAlgorithm,
   type ChecksumHasher,
-} from "../s3/checksums.js";
+} from "../../s3/checksums.js";
 
 /** The payload hash of an aws-chunked body with unsigned chunks and an unsigned trailer. */
 export const STREAMING_UNSIGNED_PAYLOAD_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";

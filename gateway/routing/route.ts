@@ -5,9 +5,9 @@
  * replay. Each mode is one case of {@link MODE_ROUTERS}; migrate mode (DESIGN 3.3) slots in by
  * replacing its entry.
  */
-import type { CredentialRole } from "./config.js";
-import type { BucketMigrationState } from "./state-store.js";
-import type { MigrationMode } from "./transitions.js";
+import type { CredentialRole } from "../config.js";
+import type { BucketMigrationState } from "../state/store.js";
+import type { MigrationMode } from "../state/transitions.js";
 
 /** What the router needs to know about one request. */
 export interface RouteInput {

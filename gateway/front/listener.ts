@@ -3,9 +3,9 @@
  * generic proxy wants the raw request line, raw headers and an untouched body stream, which a
  * framework's parsing would get in the way of.
  *
- * A request goes through one concern per file: addressing (s3-addressing), authentication and
- * authorization (s3-auth), routing (routing.ts, a pure function of the bucket's state), the
- * re-signed upstream request (s3-forward), and the answer (s3-respond). Nothing is read from the
+ * A request goes through one concern per file: addressing (front/addressing), authentication and
+ * authorization (front/auth), routing (routing/route, a pure function of the bucket's state), the
+ * re-signed upstream request (upstream/backends), and the answer (front/respond). Nothing is read from the
  * body and nothing reaches a backend before the request is authenticated, authorized and routed;
  * `Expect: 100-continue` is answered only then.
  *
@@ -24,20 +24,20 @@ import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { S3ConnectionError } from "../s3/client-errors.js";
-import { parseTrailerHeader } from "../s3/aws-chunked.js";
-import type { ChecksumAlgorithm } from "../s3/checksums.js";
-import { readBounded } from "../s3/client.js";
-import { DEFAULT_COMPLETE_XML_LIMIT } from "../s3/xml-core.js";
-import { parseCompleteMultipartUpload, parseDeleteRequest } from "../s3/xml-documents.js";
-import { renderErrorXml, S3Error, toS3Error } from "../s3/errors.js";
-import { verifiedBody } from "../s3/request-body.js";
-import { parseRawQuery, UNSIGNED_PAYLOAD } from "../s3/sigv4-canonical.js";
-import type { PayloadMode } from "../s3/sigv4-types.js";
-import { uriEncode } from "../s3/uri-encode.js";
+import { S3ConnectionError } from "../../s3/client-errors.js";
+import { parseTrailerHeader } from "../../s3/aws-chunked.js";
+import type { ChecksumAlgorithm } from "../../s3/checksums.js";
+import { readBounded } from "../../s3/client.js";
+import { DEFAULT_COMPLETE_XML_LIMIT } from "../../s3/xml-core.js";
+import { parseCompleteMultipartUpload, parseDeleteRequest } from "../../s3/xml-documents.js";
+import { renderErrorXml, S3Error, toS3Error } from "../../s3/errors.js";
+import { verifiedBody } from "../../s3/request-body.js";
+import { parseRawQuery, UNSIGNED_PAYLOAD } from "../../s3/sigv4-canonical.js";
+import type { PayloadMode } from "../../s3/sigv4-types.js";
+import { uriEncode } from "../../s3/uri-encode.js";
 import { classifyOperation } from "./operations.js";
-import { route, type Route } from "./routing.js";
-import { addressingRules, resolveAddress, type AddressingRules } from "./s3-addressing.js";
+import { route, type Route } from "../routing/route.js";
+import { addressingRules, resolveAddress, type AddressingRules } from "./addressing.js";
 import {
   authenticate,
   authorize,
@@ -47,16 +47,16 @@ import {
   type CopySource,
   type CredentialIndex,
   type S3Principal,
-} from "./s3-auth.js";
+} from "./auth.js";
 import {
   BackendRegistry,
   DEFAULT_BACKEND_TIMEOUTS,
   sendUpstream,
   type BackendTimeouts,
-} from "./s3-forward.js";
-import { upstreamQuery, upstreamRequestHeaders } from "./s3-headers.js";
-import { withTrailingChecksum } from "./s3-trailer.js";
-import { createS3Metrics, OTHER_BUCKET_LABEL, type S3Metrics } from "./s3-metrics.js";
+} from "../upstream/backends.js";
+import { upstreamQuery, upstreamRequestHeaders } from "../upstream/headers.js";
+import { withTrailingChecksum } from "../upstream/trailer.js";
+import { createS3Metrics, OTHER_BUCKET_LABEL, type S3Metrics } from "./request-metrics.js";
 import {
   backendError,
   filterListBuckets,
@@ -65,9 +65,9 @@ import {
   sendBody,
   sendError,
   type AnswerContext,
-} from "./s3-respond.js";
-import type { RunningListener, S3ListenerContext, S3ListenerFactory } from "./server.js";
-import type { MigrationStateSnapshot } from "./state-store.js";
+} from "./respond.js";
+import type { RunningListener, S3ListenerContext, S3ListenerFactory } from "../server.js";
+import type { MigrationStateSnapshot } from "../state/store.js";
 
 /** Tunables of the S3 listener; every field has a default. */
 export interface S3ListenerOptions {
@@ -360,7 +360,7 @@ async function handle(
     // The body: verified (and aws-chunked decoded) as it streams, with its exact length.
     let body: Readable | Buffer | undefined;
     let contentLength: number | undefined;
-    /** The verified plain body when `body` re-frames it (s3-trailer). */
+    /** The verified plain body when `body` re-frames it (upstream/trailer). */
     let verifiedStream: Readable | undefined;
     let upstreamLength: number | undefined;
     let payloadHash =
@@ -403,7 +403,7 @@ async function handle(
       contentLength = vb.contentLength;
       const trailer = trailerAlgorithm(verified.payload, req);
       if (trailer !== undefined && !Buffer.isBuffer(body) && contentLength > 0) {
-        // The client's trailing checksum goes on to the backend in our own trailer (s3-trailer).
+        // The client's trailing checksum goes on to the backend in our own trailer (upstream/trailer).
         verifiedStream = body;
         const t = withTrailingChecksum(body, {
           decodedLength: contentLength,

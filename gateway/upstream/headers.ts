@@ -5,7 +5,7 @@
  * aws-chunked framing is decoded by the gateway (PITFALLS.md, "SigV4 verification" and "URLs
  * and hosts").
  */
-import type { QueryParam } from "../s3/sigv4-canonical.js";
+import type { QueryParam } from "../../s3/sigv4-canonical.js";
 
 /** Hop-by-hop headers, never forwarded in either direction. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([

@@ -10,13 +10,13 @@
  */
 import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
-import { createGuardedPool } from "../s3/undici-eof-guard.js";
-import { classifyNetworkError, S3ConnectionError } from "../s3/client-errors.js";
-import { signRequest } from "../s3/sigv4-sign.js";
-import type { Credentials } from "../s3/sigv4-types.js";
-import { encodeS3Path, uriEncode } from "../s3/uri-encode.js";
-import type { TargetConfig } from "./config.js";
-import type { BucketMigrationState } from "./state-store.js";
+import { createGuardedPool } from "../../s3/undici-eof-guard.js";
+import { classifyNetworkError, S3ConnectionError } from "../../s3/client-errors.js";
+import { signRequest } from "../../s3/sigv4-sign.js";
+import type { Credentials } from "../../s3/sigv4-types.js";
+import { encodeS3Path, uriEncode } from "../../s3/uri-encode.js";
+import type { TargetConfig } from "../config.js";
+import type { BucketMigrationState } from "../state/store.js";
 
 /** Upstream timeouts in milliseconds: every wait on a backend is bounded. */
 export interface BackendTimeouts {

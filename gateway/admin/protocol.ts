@@ -1,9 +1,9 @@
 /**
- * The admin API's wire contract, shared by the server (admin-api.ts) and its client
- * (admin-client.ts) without pulling the server's framework into the CLI.
+ * The admin API's wire contract, shared by the server (admin/api.ts) and its client
+ * (admin/client.ts) without pulling the server's framework into the CLI.
  */
-import type { HistoryEntry } from "./state-store.js";
-import type { MigrationMode } from "./transitions.js";
+import type { HistoryEntry } from "../state/store.js";
+import type { MigrationMode } from "../state/transitions.js";
 
 /** The path prefix of every admin endpoint; versioned so the CLI and gateway can evolve. */
 export const ADMIN_PREFIX = "/admin/v1";

@@ -11,11 +11,11 @@
  * identity for reading the copy source bucket, never against the service credential the
  * gateway re-signs with (PITFALLS.md, the confused-deputy advisories).
  */
-import { S3Error } from "../s3/errors.js";
-import type { IncomingSigV4Request, VerifiedRequest } from "../s3/sigv4-types.js";
-import { verifySigV4 } from "../s3/sigv4-verify.js";
-import { InvalidPercentEncodingError, percentDecode } from "../s3/uri-encode.js";
-import { bucketGlobToRegExp, type CredentialConfig, type GatewayConfig } from "./config.js";
+import { S3Error } from "../../s3/errors.js";
+import type { IncomingSigV4Request, VerifiedRequest } from "../../s3/sigv4-types.js";
+import { verifySigV4 } from "../../s3/sigv4-verify.js";
+import { InvalidPercentEncodingError, percentDecode } from "../../s3/uri-encode.js";
+import { bucketGlobToRegExp, type CredentialConfig, type GatewayConfig } from "../config.js";
 
 /** A credential ready for per-request checks (its bucket globs compiled once). */
 export interface S3Principal {

@@ -6,10 +6,10 @@
  * is one {@link AdminError} naming the side and the reason, never a secret.
  */
 import { readFile } from "node:fs/promises";
-import { S3Client, S3ClientError, S3ConnectionError } from "../s3/client.js";
-import { AdminError, type AttachValidator } from "./admin-api.js";
-import type { TargetConfig } from "./config.js";
-import type { AttachInput } from "./state-store.js";
+import { S3Client, S3ClientError, S3ConnectionError } from "../../s3/client.js";
+import { AdminError, type AttachValidator } from "./api.js";
+import type { TargetConfig } from "../config.js";
+import type { AttachInput } from "../state/store.js";
 
 /** Timeouts of the validation requests: short, since an operator is waiting. */
 const TIMEOUTS = { connectMs: 5_000, headersMs: 15_000, bodyIdleMs: 15_000 };
