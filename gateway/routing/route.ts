@@ -216,15 +216,8 @@ function migratorInMigrate(input: RouteInput, rule: MigrateRule): Plan {
 export const MODE_ROUTERS: Readonly<Record<MigrationMode, ModeRouter>> = {
   ready: (input) => target(input, "ready"),
   forward: forwardRouter,
-  migrate: (input) =>
-    refuse(
-      input,
-      "migrate",
-      "ServiceUnavailable",
-      "migrate mode is not implemented by this gateway version",
-    ),
+  migrate: migrateRouter,
 };
-void migrateRouter;
 
 /**
  * Routes one request: not attached or `ready` → target; `forward` → the source bucket;
