@@ -8,8 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type { Dispatcher } from "undici";
-import { createGuardedPool } from "./undici-eof-guard.js";
+import { Pool, type Dispatcher } from "undici";
 import {
   S3ClientError,
   S3ConnectionError,
@@ -165,7 +164,7 @@ export class S3Client implements S3Transport {
     this.baseDelayMs = opts.retry?.baseDelayMs ?? 100;
     this.maxDelayMs = opts.retry?.maxDelayMs ?? 5_000;
     const t = opts.timeouts ?? {};
-    this.pool = createGuardedPool(this.origin, {
+    this.pool = new Pool(this.origin, {
       connections: opts.connections ?? 64,
       connect: {
         timeout: t.connectMs ?? 10_000,
