@@ -69,6 +69,8 @@ export class CachedMigrationStateStore implements MigrationStateStore {
   #stale = false;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
+  #watch: NodeJS.Timeout | undefined;
+  #lastError: unknown;
   #polling: Promise<void> | undefined;
   #pollAgain = false;
   readonly #listeners = new Set<(snapshot: MigrationStateSnapshot) => void>();
@@ -106,6 +108,10 @@ export class CachedMigrationStateStore implements MigrationStateStore {
       store.#live = await engine.liveGateways();
       engine.onChange?.(() => store.#pollSoon());
       store.#schedule();
+      // Freshness is a matter of time, not of a poll finishing: a poll can be stuck waiting on
+      // the store (SQLite busy, a PostgreSQL timeout), so the warning has its own timer.
+      store.#watch = setInterval(() => store.#checkFreshness(), options.pollMs);
+      store.#watch.unref();
     }
     return store;
   }
@@ -259,6 +265,7 @@ export class CachedMigrationStateStore implements MigrationStateStore {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#watch);
     await this.#polling;
     // Leaving at once, rather than after the lease, keeps a stopped gateway from holding up
     // the next transition.
@@ -356,20 +363,27 @@ export class CachedMigrationStateStore implements MigrationStateStore {
       }
       await this.#timed("heartbeat", () => this.#engine.heartbeat(this.#beat()));
       this.#confirmed(started);
+      this.#lastError = undefined;
       this.#live = await this.#timed("liveGateways", () => this.#engine.liveGateways());
     } catch (err) {
-      if (!this.#stale && !this.isFresh()) {
-        this.#stale = true;
-        this.#options.logger?.warn(
-          {
-            code: err instanceof MigrationStateError ? err.code : "error",
-            error: err instanceof Error ? err.message : String(err),
-            leaseMs: this.#options.leaseMs,
-          },
-          "state not confirmed within the lease: attached buckets answer 503 until the store is reachable",
-        );
-      }
+      this.#lastError = err;
+      this.#checkFreshness();
     }
+  }
+
+  /** Logs once when the lease runs out without a confirmation (the recovery is logged too). */
+  #checkFreshness(): void {
+    if (this.#stale || this.isFresh()) return;
+    this.#stale = true;
+    const err = this.#lastError;
+    this.#options.logger?.warn(
+      {
+        code: err instanceof MigrationStateError ? err.code : "Timeout",
+        ...(err instanceof Error ? { error: err.message } : {}),
+        leaseMs: this.#options.leaseMs,
+      },
+      "state not confirmed within the lease: attached buckets answer 503 until the store is reachable",
+    );
   }
 
   async #timed<T>(operation: string, run: () => Promise<T>): Promise<T> {

@@ -166,8 +166,9 @@ export class SqliteEngine implements StateEngine {
   }
 
   async heartbeat(beat: Heartbeat): Promise<void> {
-    const now = this.#now();
     await this.#run(() => {
+      // The time of the write itself, not of the first attempt (busy retries take time).
+      const now = this.#now();
       this.#stmt.heartbeat.run(beat.gatewayId, beat.appliedVersion, now, now, beat.leaseMs);
     });
   }
