@@ -314,6 +314,14 @@ async function handle(
     const bucketState =
       address.bucket === undefined ? undefined : snapshot.buckets.get(address.bucket);
     if (bucketState !== undefined) record.bucketLabel = bucketState.bucket;
+    // State store freshness (issue 12): a gateway that could not confirm its state within its
+    // lease may hold a stale mode; other gateways no longer wait for it, so it must not act on
+    // an attached bucket. Detached buckets do not depend on the state and keep working.
+    if (bucketState !== undefined && !state.context.store.isFresh()) {
+      throw new S3Error("ServiceUnavailable", {
+        message: "The gateway cannot confirm this bucket's migration state; retry shortly.",
+      });
+    }
 
     let query: [string, string][];
     try {
