@@ -7,7 +7,7 @@ import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { CopySource, S3Principal } from "../front/auth.js";
 import type { OperationTraits, S3Operation } from "../front/operation-traits.js";
-import type { MigrationStateSnapshot } from "../state/store.js";
+import type { KeyRecordStore, MigrationStateSnapshot } from "../state/store.js";
 import type { BackendRegistry } from "../upstream/backends.js";
 import type { MigrateMetrics } from "./metrics.js";
 
@@ -65,6 +65,10 @@ export interface ExecContext {
   readonly body: ClientBody;
   /** Aborted when the client goes away or its body fails a check. */
   readonly signal: AbortSignal;
+  /** Aborts the request's upstream work with `reason` (an S3Error is answered as is). */
+  abort(reason: unknown): void;
+  /** The per-key records of migrate mode (tombstones, migration-write claims). */
+  readonly keys: KeyRecordStore;
   readonly metrics: MigrateMetrics;
   readonly logger: Logger;
   /** Records that a backend was contacted (the access log names every one). */

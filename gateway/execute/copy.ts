@@ -30,7 +30,6 @@ import {
 } from "../../s3/xml-documents.js";
 import { readBounded } from "../../s3/client.js";
 import type { CopyPlan } from "../routing/plan.js";
-import type { BucketMigrationState } from "../state/store.js";
 import { backendTransport, flattenHeaders } from "../upstream/backend-transport.js";
 import { sendUpstream, type Backend } from "../upstream/backends.js";
 import type { ExecContext } from "./context.js";
@@ -49,6 +48,8 @@ interface Candidate {
   readonly backend: Backend;
   /** The bucket on that backend. */
   readonly bucket: string;
+  /** For a migrate-mode bucket's source: the bucket whose tombstones hide its keys. */
+  readonly tombstoneBucket?: string;
 }
 
 /** Request headers that describe the copy itself, never sent with the cross-cluster PUT. */
@@ -91,6 +92,13 @@ export async function executeCopy(ctx: ExecContext, plan: CopyPlan): Promise<Exe
       lastMiss = error;
       continue;
     }
+    if (
+      from.tombstoneBucket !== undefined &&
+      (await ctx.keys.hasTombstone(from.tombstoneBucket, sourceKey))
+    ) {
+      // Deleted by a client during migrate mode: the source's copy is not the object.
+      continue;
+    }
     const result = await crossCopy(ctx, plan, { from, destination, sourceKey, versionId });
     if (result !== undefined) return result;
   }
@@ -107,12 +115,8 @@ function copySourceCandidates(ctx: ExecContext, bucket: string): Candidate[] {
   const state = ctx.snapshot.buckets.get(bucket);
   const target: Candidate = { backend: ctx.backends.target, bucket };
   if (state === undefined || state.mode === "ready") return [target];
-  const source = sourceCandidate(ctx, state);
-  return state.mode === "forward" ? [source] : [target, source];
-}
-
-function sourceCandidate(ctx: ExecContext, state: BucketMigrationState): Candidate {
-  return { backend: ctx.backends.source(state), bucket: state.sourceBucket };
+  const source: Candidate = { backend: ctx.backends.source(state), bucket: state.sourceBucket };
+  return state.mode === "forward" ? [source] : [target, { ...source, tombstoneBucket: bucket }];
 }
 
 /** Whether one backend can copy between the two (same endpoint, pool and credential). */

@@ -3,7 +3,8 @@
  * source, answered as one bucket would answer: a key is reported deleted only when neither side
  * failed it, and a key that fails on either side is an error for that key, never "deleted".
  * The two deletes go out together; a delete of a key a side does not hold succeeds there, as
- * on S3. (Migrate mode part 3 writes a durable tombstone before these deletes go out.)
+ * on S3. Before they go out, each key gets a durable tombstone (execute/tombstones.ts), so no copy of
+ * the old object can land afterwards.
  */
 import type { Dispatcher } from "undici";
 import { readBodyLimited } from "../../s3/client.js";
@@ -20,6 +21,7 @@ import type { BothPlan } from "../routing/plan.js";
 import type { Backend } from "../upstream/backends.js";
 import type { ExecContext, PreparedBody } from "./context.js";
 import type { ExecResult } from "./result.js";
+import { tombstoneAndWait } from "./tombstones.js";
 import { isKeyMiss, readUpstreamError, sendWithBody } from "./single.js";
 
 /** The largest DeleteResult read from a backend (1,000 keys of 1,024 bytes, escaped). */
@@ -28,6 +30,17 @@ const MAX_DELETE_RESULT = 16 * 1024 * 1024;
 /** Carries out a `both` plan. */
 export async function executeDeleteBoth(ctx: ExecContext, plan: BothPlan): Promise<ExecResult> {
   const body = await ctx.body.buffered(MAX_DELETE_RESULT);
+  // Durable tombstones first, and no migration write in flight on these keys (DESIGN 3.4).
+  // A delete of one version removes no key: it leaves none.
+  const keys =
+    ctx.operation === "DeleteObjects"
+      ? parseDeleteRequest(body.body as Buffer)
+          .objects.filter((o) => o.versionId === undefined)
+          .map((o) => o.key)
+      : ctx.key !== undefined && !ctx.query.some(([k]) => k === "versionId")
+        ? [ctx.key]
+        : [];
+  await tombstoneAndWait(ctx, plan.bucket, keys);
   const target = ctx.backends.target;
   const source = ctx.backends.source(plan.source);
   const started = process.hrtime.bigint();

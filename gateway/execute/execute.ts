@@ -9,6 +9,7 @@ import { executeCopy } from "./copy.js";
 import { executeDeleteBoth } from "./delete-both.js";
 import { executeFallback } from "./fallback.js";
 import { executeMergeList } from "./merge-list.js";
+import { executeMigrationWrite } from "./migration-write.js";
 import type { ExecResult } from "./result.js";
 import { executeSingle } from "./single.js";
 
@@ -30,6 +31,7 @@ const EXECUTORS: Executors = {
   both: executeDeleteBoth,
   mergeList: executeMergeList,
   copy: executeCopy,
+  migrationWrite: executeMigrationWrite,
 };
 
 /** Carries out `plan` with its executor. */

@@ -34,6 +34,11 @@ export async function executeFallback(ctx: ExecContext, plan: FallbackPlan): Pro
   }
   const miss = await readUpstreamError(first, target, ctx.key !== undefined);
   if (!isKeyMiss(miss.error, ctx.method)) return miss;
+  // A key a client deleted during migrate mode is gone, whatever the source still holds.
+  if (ctx.key !== undefined && (await ctx.keys.hasTombstone(plan.bucket, ctx.key))) {
+    ctx.metrics.fallback(ctx.operation, "not_found");
+    return miss;
+  }
 
   const source = ctx.backends.source(plan.source);
   const started = process.hrtime.bigint();

@@ -19,6 +19,10 @@ export interface MigrateMetrics {
   deleteBoth(operation: string, outcome: "ok" | "error"): void;
   /** One call to a source backend made by a migrate-mode plan, in seconds. */
   sourceCall(operation: string, seconds: number): void;
+  /** A migration write ended: written, exists (412 from the target), tombstoned, or error. */
+  migrationWrite(outcome: "written" | "exists" | "tombstoned" | "error"): void;
+  /** Tombstones written for client deletes. */
+  tombstones(count: number): void;
 }
 
 /** Registers the migrate-mode metrics in `registry`. */
@@ -54,7 +58,24 @@ export function createMigrateMetrics(registry: Registry): MigrateMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
+  const writes = new Counter({
+    name: "s3gw_migrate_migration_writes_total",
+    help: "Writes by the migrator credential in migrate mode, by outcome (written, exists, tombstoned, error)",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const tombstoned = new Counter({
+    name: "s3gw_migrate_tombstones_written_total",
+    help: "Tombstones written for client deletes in migrate mode",
+    registers: [registry],
+  });
   return {
+    migrationWrite(outcome) {
+      writes.inc({ outcome });
+    },
+    tombstones(count) {
+      if (count > 0) tombstoned.inc(count);
+    },
     fallback(operation, outcome) {
       fallbacks.inc({ operation, outcome });
     },

@@ -357,6 +357,8 @@ async function handle(
         },
       }),
       signal: abort.signal,
+      abort: (reason) => abort.abort(reason),
+      keys: state.context.store,
       metrics: state.metrics.migrate,
       logger: state.logger,
       touch: (backend) => {

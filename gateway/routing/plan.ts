@@ -88,8 +88,21 @@ export interface CopyPlan extends BothSides {
   readonly dropHeaders?: readonly string[];
 }
 
+/**
+ * A write by the migrator credential in migrate mode (DESIGN 3.4): PutObject or
+ * CompleteMultipartUpload to the target only, create-only, and never for a key a client deleted
+ * during migrate mode (its tombstone refuses the claim the write must take first).
+ */
+export interface MigrationWritePlan extends PlanBase {
+  readonly kind: "migrationWrite";
+  readonly backend: "target";
+  /** The client's bucket, which is also the target bucket. */
+  readonly bucket: string;
+}
+
 /** What routing decided for one request. */
 export type Plan =
+  | MigrationWritePlan
   | SingleTargetPlan
   | SingleSourcePlan
   | RefusePlan

@@ -123,7 +123,8 @@ export function etagListMatches(list: string, etag: string): boolean {
 /**
  * Migrate mode, operation by operation (DESIGN 3.3): the target is the system of record and
  * the source the fallback for what has not been copied yet. The migrator credential sees and
- * writes the target only, so s3migrate can tell what is really migrated (DESIGN 3.4).
+ * writes the target only, so s3migrate can tell what is really migrated, and its object writes
+ * are migration writes (DESIGN 3.4).
  */
 const migrateRouter: ModeRouter = (input, state) => {
   const sides = {
@@ -197,6 +198,12 @@ function uploadPlan(
  */
 function migratorInMigrate(input: RouteInput, rule: MigrateRule): Plan {
   if (!isWriteRequest(input.method, input.operation)) return target(input, "migrate");
+  if (
+    (input.operation === "PutObject" || input.operation === "CompleteMultipartUpload") &&
+    input.bucket !== undefined
+  ) {
+    return { kind: "migrationWrite", backend: "target", mode: "migrate", bucket: input.bucket };
+  }
   if (
     rule === "upload" ||
     input.operation === "PutObject" ||

@@ -138,7 +138,22 @@ const TABLE: [
     "migrator",
     "target:photos",
   ],
-  ["migrate migrator PUT to target", "migrate", "PutObject", "PUT", "migrator", "target:photos"],
+  [
+    "migrate migrator PUT is a migration write",
+    "migrate",
+    "PutObject",
+    "PUT",
+    "migrator",
+    "migrationWrite",
+  ],
+  [
+    "migrate migrator Complete is a migration write",
+    "migrate",
+    "CompleteMultipartUpload",
+    "POST",
+    "migrator",
+    "migrationWrite",
+  ],
   ["migrate migrator part to target", "migrate", "UploadPart", "PUT", "migrator", "target:photos"],
   [
     "migrate migrator DELETE refused",
