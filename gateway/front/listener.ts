@@ -378,6 +378,7 @@ async function handle(
     const plan = route({
       state: bucketState,
       bucket: address.bucket,
+      ...(address.key === undefined ? {} : { key: address.key }),
       operation,
       role: principal.credential.role,
       method,
