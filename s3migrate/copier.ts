@@ -334,7 +334,8 @@ export class S3Copier implements ObjectCopier {
     got: ObjectInfo,
     signal: AbortSignal,
   ): Promise<XmlTag[] | undefined> {
-    if (got.tagCount === undefined || got.tagCount === 0) return undefined;
+    // A count we cannot read is asked about rather than taken for none.
+    if (got.headers["x-amz-tagging-count"] === undefined || got.tagCount === 0) return undefined;
     const tags = await getObjectTagging(this.o.source, { bucket: this.o.srcBucket, key, signal });
     return tags.length > 0 ? tags : undefined;
   }
