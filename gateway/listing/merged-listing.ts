@@ -173,10 +173,10 @@ async function fillFromMerge(
     fetchOwner: query.fetchOwner,
     ...(passDelimiter ? { delimiter: "/" as const } : {}),
   };
-  // Each side needs at most max-keys + 1 names for this page (one more tells IsTruncated) and
-  // one more in case the first is the start position's own CommonPrefix.
-  const firstPageEntries =
-    kind === "objects" && !ownFolding ? Math.min(1000, query.maxKeys + 2) : 1000;
+  // Backends are always paged by 1,000, even for a page of 5: the pinned MinIO loses keys of
+  // nested "directories" after a start-after when max-keys is small (docs/listing.md, "Backend
+  // faults"), and a full page costs a backend little more than a short one.
+  const firstPageEntries = 1000;
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(input.signal.reason);
   input.signal.addEventListener("abort", onAbort, { once: true });

@@ -18,7 +18,8 @@ import {
 import { listMultipartUploadsPageFrom } from "../../s3/client-listing.js";
 import { mergedListing } from "../../gateway/listing/merged-listing.js";
 import { S3ClientListSide } from "../../gateway/listing/s3-client-side.js";
-import type { ListingOperation } from "../../gateway/listing/listing-types.js";
+import { wholeUploadsSide } from "../../gateway/listing/whole-uploads-side.js";
+import type { ListSide, ListingOperation } from "../../gateway/listing/listing-types.js";
 import {
   Rng,
   byteOrder,
@@ -28,7 +29,6 @@ import {
   listingSeed,
   fitPages,
   type KeySplit,
-  type ListingCase,
 } from "../helpers/listing-model.js";
 import type { RigServer } from "../rig/types.js";
 
@@ -36,7 +36,7 @@ const rig = inject("rig");
 const seed = listingSeed();
 console.log(`listing model: LISTING_SEED=${seed}`);
 
-const CASES = Number(process.env["LISTING_CASES"] ?? 90);
+const CASES = Number(process.env["LISTING_CASES"] ?? 40);
 const TARGET_SIZE = 2;
 const SOURCE_SIZE = 5;
 
@@ -83,9 +83,40 @@ pairs.forEach((pair, pairIndex) => {
     const onTarget = new Set([...split.both, ...split.targetOnly]);
     const union = [...split.both, ...split.targetOnly, ...split.sourceOnly].sort(byteOrder);
     const uploads = new Map<string, string[]>();
+    // The last backend exchanges, printed when a case fails (to tell an engine bug from a
+    // backend fault).
+    const journal: string[] = [];
+    const journaled = (side: S3ClientListSide): ListSide => ({
+      name: side.name,
+      listPage: async (request, signal) => {
+        const page = await side.listPage(request, signal);
+        journal.push(
+          `${side.name} ${JSON.stringify(request)} -> ${JSON.stringify(page.entries.map((e) => (e.type === "prefix" ? `P:${e.prefix}` : e.key)))} truncated=${page.isTruncated}`,
+        );
+        if (journal.length > 12) journal.shift();
+        return page;
+      },
+    });
+    // MinIO's ListMultipartUploads is not a listing (docs/listing.md): its sides list uploads whole.
+    const forServer = (server: RigServer, side: ListSide): ListSide =>
+      server.kind === "minio" ? wholeUploadsSide(side) : side;
     const sides = {
-      target: new S3ClientListSide({ name: "target", client: target, bucket: targetBucket }),
-      source: new S3ClientListSide({ name: "source", client: source, bucket: sourceBucket }),
+      target: forServer(
+        pair.target,
+        journaled(new S3ClientListSide({ name: "target", client: target, bucket: targetBucket })),
+      ),
+      source: forServer(
+        pair.source,
+        journaled(new S3ClientListSide({ name: "source", client: source, bucket: sourceBucket })),
+      ),
+    };
+    const check: typeof checkCase = async (...args) => {
+      try {
+        return await checkCase(...args);
+      } catch (err) {
+        console.log(`journal:\n${journal.join("\n")}`);
+        throw err;
+      }
     };
     const tokenKey = randomBytes(32);
     const list =
@@ -185,7 +216,7 @@ pairs.forEach((pair, pairIndex) => {
         let pages = 0;
         for (let i = 0; i < CASES; i++) {
           const c = fitPages(generateCase(rng, operation, union), union);
-          const outcome = await checkCase(c, union, { sizeOf }, list(operation));
+          const outcome = await check(c, union, { sizeOf }, list(operation));
           items += outcome.items;
           pages += outcome.pages;
         }
@@ -196,7 +227,7 @@ pairs.forEach((pair, pairIndex) => {
     it(`ListObjectVersions (unversioned pair): ${Math.ceil(CASES / 3)} random queries`, async () => {
       for (let i = 0; i < Math.ceil(CASES / 3); i++) {
         const c = fitPages(generateCase(rng, "ListObjectVersions", union), union);
-        await checkCase(c, union, { sizeOf }, list("ListObjectVersions"));
+        await check(c, union, { sizeOf }, list("ListObjectVersions"));
       }
     });
 
@@ -210,7 +241,7 @@ pairs.forEach((pair, pairIndex) => {
           uploadKeys,
           (k) => chainOf(k).length,
         );
-        await checkCase(c, uploadKeys, { uploadIdsOf: chainOf }, list("ListMultipartUploads"));
+        await check(c, uploadKeys, { uploadIdsOf: chainOf }, list("ListMultipartUploads"));
       }
     });
   });

@@ -63,7 +63,10 @@ describe("merged listing over in-memory backends (seeded model)", () => {
       const split = generateKeySet(rng, { size: 150, bulk: 60 + rng.int(100) });
       const t = new Map<string, number>();
       const s = new Map<string, number>();
-      for (const k of split.both) (t.set(k, 2), s.set(k, 5));
+      for (const k of split.both) {
+        t.set(k, 2);
+        s.set(k, 5);
+      }
       for (const k of split.targetOnly) t.set(k, 2);
       for (const k of split.sourceOnly) s.set(k, 5);
       const union = [...t.keys(), ...split.sourceOnly].sort(byteOrder);
