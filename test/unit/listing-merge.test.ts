@@ -258,3 +258,63 @@ describe("merged listing faults: 503, never a partial listing", () => {
     );
   });
 });
+
+describe("merged listing metrics and cancellation", () => {
+  it("reports listings, pages and entries per side, and duplicates folded", async () => {
+    const s = sides({ a: 2, b: 2, "d/1": 2 }, { b: 5, c: 5, "d/2": 5 });
+    const counts = {
+      listings: 0,
+      pages: { target: 0, source: 0 },
+      entries: { target: 0, source: 0 },
+      dups: 0,
+    };
+    const r = await mergedListing({
+      operation: "ListObjectsV2",
+      bucket: "b",
+      rawQuery: "list-type=2&delimiter=%2F",
+      sides: s,
+      tokenKey,
+      signal: new AbortController().signal,
+      metrics: {
+        listing: () => counts.listings++,
+        pageFetched: (side) => counts.pages[side]++,
+        entriesRead: (side, n) => (counts.entries[side] += n),
+        duplicatesFolded: (n) => (counts.dups += n),
+      },
+    });
+    await text(r.body);
+    expect(counts).toEqual({
+      listings: 1,
+      pages: { target: 1, source: 1 },
+      entries: { target: 3, source: 3 },
+      dups: 2,
+    });
+  });
+
+  it("a client that goes away aborts the listing and its backend requests", async () => {
+    const controller = new AbortController();
+    let aborted = 0;
+    const hanging: ListSide = {
+      name: "source",
+      listPage: (_request, signal) =>
+        new Promise((_resolve, reject) => {
+          signal.addEventListener("abort", () => {
+            aborted++;
+            reject(new Error("aborted"));
+          });
+        }),
+    };
+    const target = new MemoryListSide("target", new Map([["a", 1]]));
+    const pending = mergedListing({
+      operation: "ListObjects",
+      bucket: "b",
+      rawQuery: "",
+      sides: { target, source: hanging },
+      tokenKey,
+      signal: controller.signal,
+    });
+    controller.abort(new Error("client went away"));
+    await expect(pending).rejects.toThrow("client went away");
+    expect(aborted).toBe(1);
+  });
+});
