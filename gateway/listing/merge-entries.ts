@@ -64,10 +64,15 @@ export async function* sideGroups(
     if (!key.startsWith(options.prefix)) {
       throw new BackendListingFault(reader.name, "the backend listed a key outside the prefix");
     }
-    const folded =
-      entry.type === "prefix"
-        ? entry.prefix
-        : foldCommonPrefix(key, options.prefix, options.delimiter);
+    // A backend's CommonPrefix is folded again: S3's rule is applied here, not trusted (versitygw
+    // lists deeper CommonPrefixes, `a/k/` next to `a/`, in ListObjectVersions).
+    const folded = foldCommonPrefix(key, options.prefix, options.delimiter);
+    if (entry.type === "prefix" && folded === undefined) {
+      throw new BackendListingFault(
+        reader.name,
+        "the backend listed a CommonPrefix without the delimiter",
+      );
+    }
     const name = folded ?? key;
     if (options.after !== undefined && compareKeys(name, options.after) <= 0) {
       if (folded !== undefined && options.skipFoldedKeys) skipPast(reader, folded);

@@ -14,7 +14,11 @@ import {
   listObjectsV2Page,
   putObject,
 } from "../../s3/client-operations.js";
-import { listMultipartUploadsPageFrom, listObjectsV2PageFrom } from "../../s3/client-listing.js";
+import {
+  listMultipartUploadsPageFrom,
+  listObjectVersionsPage,
+  listObjectsV2PageFrom,
+} from "../../s3/client-listing.js";
 import { mergedListing } from "../../gateway/listing/merged-listing.js";
 import { S3ClientListSide } from "../../gateway/listing/s3-client-side.js";
 import { wholeUploadsSide } from "../../gateway/listing/whole-uploads-side.js";
@@ -232,6 +236,38 @@ describe("backend faults the merged listing works around", () => {
         source,
         { uploadIdsOf: (k: string) => chains.get(k) ?? [] },
       );
+    }
+  });
+
+  it("versitygw: deeper CommonPrefixes in ListObjectVersions with a delimiter are folded again", async () => {
+    const keys = ["a+/x", "a/b", "a/k/x", "a/\uff21 a/y", "a0!/z", "a0"];
+    const t = await bucketWith(minio, ["a/b"]);
+    const s = await bucketWith(versitygw, keys);
+    const direct = await listObjectVersionsPage(versitygw, {
+      bucket: s,
+      delimiter: "/",
+      keyMarker: "a+/",
+    });
+    console.log(
+      `versitygw versions delimiter=/ key-marker=a+/ directly: prefixes ${JSON.stringify(direct.commonPrefixes)} (S3: ["a/","a0!/"])`,
+    );
+    const target = new S3ClientListSide({ name: "target", client: minio, bucket: t });
+    const source = new S3ClientListSide({ name: "source", client: versitygw, bucket: s });
+    for (const marker of [undefined, "a+/", "a/", "a/b"]) {
+      for (const maxKeys of [1, 2, 1000]) {
+        await exact(
+          {
+            operation: "ListObjectVersions",
+            delimiter: "/",
+            maxKeys,
+            encodeUrl: false,
+            ...(marker === undefined ? {} : { marker }),
+          },
+          keys,
+          target,
+          source,
+        );
+      }
     }
   });
 

@@ -215,7 +215,7 @@ pairs.forEach((pair, pairIndex) => {
         let items = 0;
         let pages = 0;
         for (let i = 0; i < CASES; i++) {
-          const c = fitPages(generateCase(rng, operation, union), union);
+          const c = fitPages(generateCase(rng, operation, union), union, undefined, 12);
           const outcome = await check(c, union, { sizeOf }, list(operation));
           items += outcome.items;
           pages += outcome.pages;
@@ -226,7 +226,7 @@ pairs.forEach((pair, pairIndex) => {
 
     it(`ListObjectVersions (unversioned pair): ${Math.ceil(CASES / 3)} random queries`, async () => {
       for (let i = 0; i < Math.ceil(CASES / 3); i++) {
-        const c = fitPages(generateCase(rng, "ListObjectVersions", union), union);
+        const c = fitPages(generateCase(rng, "ListObjectVersions", union), union, undefined, 12);
         await check(c, union, { sizeOf }, list("ListObjectVersions"));
       }
     });
