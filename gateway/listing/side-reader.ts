@@ -1,8 +1,9 @@
 /**
  * Reads one side of a merged listing entry by entry, paging its backend with a read-ahead of
- * one page: as soon as a truncated page arrives, the request for the next one is sent, so the
- * two sides' round trips overlap with each other and with the merge. Memory: the current page
- * and at most one page in flight.
+ * one page: once half of a truncated page has been consumed, the request for the next one is
+ * sent, so the two sides' round trips overlap with each other and with the merge, and a short
+ * client page does not cost a second backend request. Memory: the current page and at most one
+ * page in flight.
  *
  * It also refuses the backend faults that would make a listing wrong or endless: an entry that
  * sorts before the previous one, or a truncated page that does not move the position.
@@ -61,6 +62,8 @@ export class SideReader {
   private pending: { position: Position; promise: Promise<BackendListPage> } | undefined;
   private lastName: string | undefined;
   private floor: string | undefined;
+  /** The position of the next page, until its request is sent. */
+  private upcoming: Position | undefined;
   private readonly controller = new AbortController();
   private readonly onAbort = (): void => this.controller.abort();
 
@@ -93,8 +96,12 @@ export class SideReader {
       const entry = this.page[this.index];
       if (entry !== undefined) {
         this.index++;
+        // Read-ahead: once half of the page is consumed, the next one is asked for. A short
+        // client page (max-keys 5 of a 1,000-entry backend page) then costs no second request.
+        if (this.upcoming !== undefined && this.index * 2 >= this.page.length) this.sendUpcoming();
         return entry;
       }
+      if (this.upcoming !== undefined) this.sendUpcoming();
       if (this.pending === undefined) return undefined;
       let { position, promise } = this.pending;
       if (
@@ -119,6 +126,18 @@ export class SideReader {
     this.pending?.promise.catch(() => undefined);
     this.pending = undefined;
     this.controller.abort();
+  }
+
+  private sendUpcoming(): void {
+    let position = this.upcoming as Position;
+    this.upcoming = undefined;
+    if (
+      this.floor !== undefined &&
+      (position.startAfter === undefined || compareKeys(position.startAfter, this.floor) < 0)
+    ) {
+      position = { startAfter: this.floor };
+    }
+    this.fetch(position, 1000);
   }
 
   private fetch(position: Position, maxEntries: number): void {
@@ -152,7 +171,7 @@ export class SideReader {
     ) {
       throw new BackendListingFault(side, "the backend's listing page did not advance");
     }
-    this.fetch(next, 1000);
+    this.upcoming = next;
   }
 }
 

@@ -195,6 +195,20 @@ describe("merged listing rules", () => {
     expect(s.target.requests).toHaveLength(0);
   });
 
+  it("reads ahead one page per side, but a short client page costs one request per side", async () => {
+    const keys = Object.fromEntries(
+      Array.from({ length: 2500 }, (_, i) => [`k${String(i).padStart(4, "0")}`, 2]),
+    );
+    const short = sides(keys, keys);
+    await listAll("ListObjectsV2", short, "list-type=2&max-keys=5");
+    expect([short.target.requests.length, short.source.requests.length]).toEqual([1, 1]);
+    // A full page needs 1,001 names: the second backend page was asked for while the first
+    // was being merged (at its half), and the third is never asked.
+    const full = sides(keys, {});
+    await listAll("ListObjectsV2", full, "list-type=2");
+    expect(full.target.requests.map((r) => r.startAfter)).toEqual([undefined, "k0999"]);
+  });
+
   it("max-keys above 1,000 lists 1,000", async () => {
     const keys = Object.fromEntries(
       Array.from({ length: 1500 }, (_, i) => [`k${String(i).padStart(4, "0")}`, 2]),
