@@ -57,6 +57,7 @@ export async function* sideGroups(
     | { kind: "prefix"; name: string }
     | { kind: "key"; name: string; entries: BackendEntry[] }
     | undefined;
+  let previous: string | undefined;
   for (;;) {
     const entry = await reader.next();
     if (entry === undefined) break;
@@ -74,6 +75,10 @@ export async function* sideGroups(
       );
     }
     const name = folded ?? key;
+    if (previous !== undefined && compareKeys(name, previous) < 0) {
+      throw new BackendListingFault(reader.name, "the backend listed keys out of order");
+    }
+    previous = name;
     if (options.after !== undefined && compareKeys(name, options.after) <= 0) {
       if (folded !== undefined && options.skipFoldedKeys) skipPast(reader, folded);
       continue;

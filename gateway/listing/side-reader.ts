@@ -5,8 +5,9 @@
  * client page does not cost a second backend request. Memory: the current page and at most one
  * page in flight.
  *
- * It also refuses the backend faults that would make a listing wrong or endless: an entry that
- * sorts before the previous one, or a truncated page that does not move the position.
+ * It also refuses the backend fault that would make a listing endless: a truncated page that
+ * does not move the position. (Order is checked after roll-up, in merge-entries.ts, because a
+ * backend's CommonPrefixes are folded again first.)
  */
 import { compareKeys } from "../../s3/key-order.js";
 import type {
@@ -60,7 +61,6 @@ export class SideReader {
   private page: readonly BackendEntry[] = [];
   private index = 0;
   private pending: { position: Position; promise: Promise<BackendListPage> } | undefined;
-  private lastName: string | undefined;
   private floor: string | undefined;
   /** The position of the next page, until its request is sent. */
   private upcoming: Position | undefined;
@@ -152,13 +152,6 @@ export class SideReader {
     const side = this.options.side.name;
     this.options.metrics?.pageFetched?.(side);
     this.options.metrics?.entriesRead?.(side, page.entries.length);
-    for (const entry of page.entries) {
-      const name = entryName(entry);
-      if (this.lastName !== undefined && compareKeys(name, this.lastName) < 0) {
-        throw new BackendListingFault(side, "the backend listed keys out of order");
-      }
-      this.lastName = name;
-    }
     this.page = page.entries;
     this.index = 0;
     if (!page.isTruncated) return;
