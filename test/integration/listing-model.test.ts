@@ -36,7 +36,7 @@ const rig = inject("rig");
 const seed = listingSeed();
 console.log(`listing model: LISTING_SEED=${seed}`);
 
-const CASES = Number(process.env["LISTING_CASES"] ?? 35);
+const CASES = Number(process.env["LISTING_CASES"] ?? 45);
 const TARGET_SIZE = 2;
 const SOURCE_SIZE = 5;
 
