@@ -6,7 +6,7 @@
  * every key except those with characters XML 1.0 cannot hold (control characters), for which
  * `encodingType: "url"` must be chosen with a server that encodes as S3 does (MinIO).
  */
-import { readBodyLimited, S3ClientError, type S3Client, type S3Response } from "./client.js";
+import { readBodyLimited, S3ClientError, type S3Response, type S3Transport } from "./client.js";
 import {
   DEFAULT_RESPONSE_XML_LIMIT,
   parseListBucketResultV2,
@@ -59,7 +59,7 @@ function max(n: number | undefined): string | undefined {
 
 /** One ListObjectsV2 page from an exclusive `startAfter` position, keys decoded. */
 export async function listObjectsV2PageFrom(
-  client: S3Client,
+  client: S3Transport,
   input: ListingPageInput & { startAfter?: string; fetchOwner?: boolean },
 ): Promise<ListBucketResultV2> {
   const res = await client.request({
@@ -90,7 +90,7 @@ export async function listObjectsV2PageFrom(
 
 /** One ListMultipartUploads page from `keyMarker` (and `uploadIdMarker`), keys decoded. */
 export async function listMultipartUploadsPageFrom(
-  client: S3Client,
+  client: S3Transport,
   input: ListingPageInput & { keyMarker?: string; uploadIdMarker?: string },
 ): Promise<ListMultipartUploadsResult> {
   const res = await client.request({
@@ -123,7 +123,7 @@ export async function listMultipartUploadsPageFrom(
 
 /** One ListObjectVersions page from `keyMarker` (and `versionIdMarker`), keys decoded. */
 export async function listObjectVersionsPage(
-  client: S3Client,
+  client: S3Transport,
   input: ListingPageInput & { keyMarker?: string; versionIdMarker?: string },
 ): Promise<ListVersionsResult> {
   const res = await client.request({

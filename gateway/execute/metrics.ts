@@ -5,6 +5,7 @@
  * (operation names, fixed outcome words).
  */
 import { Counter, Histogram, type Registry } from "prom-client";
+import type { ListingMetrics } from "../listing/listing-types.js";
 
 /** How a fallback read ended. */
 export type FallbackOutcome = "target" | "source" | "not_found" | "source_error";
@@ -23,6 +24,8 @@ export interface MigrateMetrics {
   migrationWrite(outcome: "written" | "exists" | "tombstoned" | "error"): void;
   /** Tombstones written for client deletes. */
   tombstones(count: number): void;
+  /** The merged listings' hooks. */
+  readonly listing: ListingMetrics;
 }
 
 /** Registers the migrate-mode metrics in `registry`. */
@@ -69,7 +72,40 @@ export function createMigrateMetrics(registry: Registry): MigrateMetrics {
     help: "Tombstones written for client deletes in migrate mode",
     registers: [registry],
   });
+  const listings = new Counter({
+    name: "s3gw_migrate_merged_listings_total",
+    help: "Merged listing pages answered, by operation",
+    labelNames: ["operation"] as const,
+    registers: [registry],
+  });
+  const listPages = new Counter({
+    name: "s3gw_migrate_listing_pages_total",
+    help: "Backend listing pages fetched for merged listings, by side",
+    labelNames: ["side"] as const,
+    registers: [registry],
+  });
+  const listEntries = new Counter({
+    name: "s3gw_migrate_listing_entries_total",
+    help: "Entries (keys, prefixes, uploads, versions) read from each side by merged listings",
+    labelNames: ["side"] as const,
+    registers: [registry],
+  });
+  const duplicates = new Counter({
+    name: "s3gw_migrate_listing_duplicates_total",
+    help: "Entries present on both sides folded into the target's by merged listings",
+    registers: [registry],
+  });
   return {
+    listing: {
+      listing: (operation) => listings.inc({ operation }),
+      pageFetched: (side) => listPages.inc({ side }),
+      entriesRead: (side, count) => {
+        if (count > 0) listEntries.inc({ side }, count);
+      },
+      duplicatesFolded: (count) => {
+        if (count > 0) duplicates.inc(count);
+      },
+    },
     migrationWrite(outcome) {
       writes.inc({ outcome });
     },

@@ -3,7 +3,7 @@
  * the merged-listing engine run against real servers without the gateway (the model tests do),
  * and is the reference for the gateway's own implementation over its re-signing backends.
  */
-import type { S3Client } from "../../s3/client.js";
+import type { S3Transport } from "../../s3/client.js";
 import {
   listMultipartUploadsPageFrom,
   listObjectVersionsPage,
@@ -22,7 +22,7 @@ import type {
 /** Where a {@link S3ClientListSide} lists. */
 export interface S3ClientListSideOptions {
   readonly name: SideName;
-  readonly client: S3Client;
+  readonly client: S3Transport;
   readonly bucket: string;
   /** Ask the server for url-encoded keys (only for servers that encode exactly as S3 does). */
   readonly encodingType?: "url";
