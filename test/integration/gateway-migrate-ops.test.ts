@@ -626,6 +626,52 @@ describe.each(PAIRS)(
       }
     });
 
+    it("an upload begun in migrate mode completes after detach (it lives on the target)", async () => {
+      const db = `${bucket}-det`;
+      const dsrc = `${db}-src`;
+      await direct.target.send(new CreateBucketCommand({ Bucket: db }));
+      await direct.source.send(new CreateBucketCommand({ Bucket: dsrc }));
+      await attachTo(gw, db, source(), dsrc, "migrate");
+      const key = "begun-in-migrate.bin";
+      const parts = [pattern(5 * MIB, 7), pattern(1000, 8)];
+      const up = await client.send(new CreateMultipartUploadCommand({ Bucket: db, Key: key }));
+      const p1 = await client.send(
+        new UploadPartCommand({
+          Bucket: db,
+          Key: key,
+          UploadId: up.UploadId,
+          PartNumber: 1,
+          Body: parts[0],
+        }),
+      );
+      await gw.gateway.store.detach(db, { by: "test" });
+      const p2 = await client.send(
+        new UploadPartCommand({
+          Bucket: db,
+          Key: key,
+          UploadId: up.UploadId,
+          PartNumber: 2,
+          Body: parts[1],
+        }),
+      );
+      await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: db,
+          Key: key,
+          UploadId: up.UploadId,
+          MultipartUpload: {
+            Parts: [
+              { PartNumber: 1, ETag: p1.ETag },
+              { PartNumber: 2, ETag: p2.ETag },
+            ],
+          },
+        }),
+      );
+      const got = await direct.target.send(new GetObjectCommand({ Bucket: db, Key: key }));
+      expect((await bytesOf(got.Body)).equals(Buffer.concat(parts))).toBe(true);
+      expect(await exists(direct.source, dsrc, key)).toBe(false);
+    });
+
     it("the access log names every backend a request touched, and the migrate metrics move", async () => {
       const before = await (await fetch(`${gw.gateway.metrics?.url}/metrics`)).text();
       const key = "r/read.txt";
