@@ -139,13 +139,15 @@ describe.each(PAIRS)(
     const bucket = `gwmo-${run}`;
     const sourceBucket = `${bucket}-src`;
     const multipartData = pattern(5 * MIB + 1000, 9);
+    /** A credential limited to this bucket: it may not copy from any other. */
+    const LIMITED = testCredential("migrate-ops-limited", { buckets: [bucket] });
 
     /** Starts a gateway (a fresh process's worth of state) with `bucket` in migrate mode. */
     async function newGateway(): Promise<TestGateway> {
       const g = await startTestGateway({
         certs,
         target: { endpoint: target().endpoint, server: target() },
-        credentials: [USER],
+        credentials: [USER, LIMITED],
       });
       await attachTo(g, bucket, source(), sourceBucket, "migrate");
       return g;
@@ -367,6 +369,29 @@ describe.each(PAIRS)(
         new HeadObjectCommand({ Bucket: sourceBucket, Key: "r/copy-me.txt" }),
       );
       expect(src.ContentType).toBe("text/x-old");
+    });
+
+    it("the copy source is authorized against the client's own credential", async () => {
+      const limited = gatewayClient(gw, certs, LIMITED, { region: target().region });
+      await expect(
+        limited.send(
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: "copied/stolen.txt",
+            CopySource: `${sourceBucket}/r/copy-me.txt`,
+          }),
+        ),
+      ).rejects.toMatchObject({ name: "AccessDenied" });
+      expect(await exists(direct.target, bucket, "copied/stolen.txt")).toBe(false);
+      // Its own bucket is fine, also across clusters.
+      await limited.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: "copied/allowed.txt",
+          CopySource: `${bucket}/r/copy-me.txt`,
+        }),
+      );
+      expect(await exists(direct.target, bucket, "copied/allowed.txt")).toBe(true);
     });
 
     it("CopyObject with a failing x-amz-copy-source-if-match is 412 and writes nothing", async () => {
