@@ -68,8 +68,12 @@ export async function executeFallback(ctx: ExecContext, plan: FallbackPlan): Pro
   }
   // The source's credential or health is the gateway's business, not the client's: a 401/403
   // or a 5xx from the source is ServiceUnavailable. Answers about the request itself (412,
-  // 416, 400…) are relayed.
-  if (error.error.status >= 500 || error.error.status === 401 || error.error.status === 403) {
+  // 416, 400…, and 501 NotImplemented: a source without object ACLs, say) are relayed.
+  const aboutTheRequest = error.error.code === "NotImplemented";
+  if (
+    !aboutTheRequest &&
+    (error.error.status >= 500 || error.error.status === 401 || error.error.status === 403)
+  ) {
     ctx.metrics.fallback(ctx.operation, "source_error");
     ctx.logger.warn(
       { requestId: ctx.requestId, code: error.error.code, status: error.error.status },
