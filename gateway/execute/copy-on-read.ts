@@ -25,7 +25,7 @@ import { PassThrough, type Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { FallbackPlan } from "../routing/plan.js";
 import { DEFAULT_COPY_ON_READ_MAX_SIZE, type KeyRecordStore } from "../state/store.js";
-import { sendUpstream } from "../upstream/backends.js";
+import { sendUpstream, type Backend } from "../upstream/backends.js";
 import type { ExecContext } from "./context.js";
 import type { CopyOnReadFailure, CopyOnReadSkip } from "./metrics.js";
 import { holdMigrationClaim, type HeldClaim } from "./migration-write.js";
@@ -33,13 +33,23 @@ import type { ExecResult, UpstreamResult } from "./result.js";
 import { readUpstreamError } from "./single.js";
 
 /** The most write-backs one gateway runs at once; beyond, reads are served without one. */
-export const MAX_WRITE_BACKS = 32;
+export const MAX_WRITE_BACKS = 16;
 
 /** How long a key this gateway wrote back (or found on the target) is not tried again. */
 export const RECENT_MS = 60_000;
 
-/** Buffer of each side of the tee (client, target): the bound on memory per write-back. */
+/** Buffer of each side of the tee (client, target) before backpressure. */
 export const BRANCH_BUFFER = 1024 * 1024;
+
+/**
+ * How far the client may fall behind the write-back before the write-back reads the rest of
+ * the object from the source on its own: with {@link BRANCH_BUFFER}, the bound on memory per
+ * write-back.
+ */
+export const CLIENT_LAG_CAP = 8 * 1024 * 1024;
+
+/** SHA-256 of an empty payload (a GET's `x-amz-content-sha256`). */
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /** The most keys remembered as recently written back (the oldest are forgotten first). */
 const MAX_REMEMBERED = 10_000;
@@ -125,6 +135,7 @@ export function prepareCopyOnRead(ctx: ExecContext, plan: FallbackPlan): CopyOnR
     start: (result) =>
       startWriteBack(ctx, {
         bucket: plan.bucket,
+        sourceBucket: plan.source.sourceBucket,
         key,
         maxSize,
         result,
@@ -135,6 +146,7 @@ export function prepareCopyOnRead(ctx: ExecContext, plan: FallbackPlan): CopyOnR
 
 interface WriteBackInput {
   readonly bucket: string;
+  readonly sourceBucket: string;
   readonly key: string;
   readonly maxSize: number;
   readonly result: UpstreamResult;
@@ -147,7 +159,8 @@ type Judgement =
   | { readonly skip: CopyOnReadSkip }
   | {
       readonly size: number;
-      readonly contentMd5: string;
+      /** The source's ETag, 32 lowercase hex digits. */
+      readonly etag: string;
       readonly headers: Record<string, string>;
     };
 
@@ -197,7 +210,7 @@ export function judgeSourceAnswer(
   // https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html: the target checks the
   // body against Content-MD5 and refuses it (BadDigest) when it differs.
   put["content-md5"] = Buffer.from(etag, "hex").toString("base64");
-  return { size, contentMd5: put["content-md5"], headers: put };
+  return { size, etag: etag.toLowerCase(), headers: put };
 }
 
 async function startWriteBack(ctx: ExecContext, input: WriteBackInput): Promise<ExecResult> {
@@ -244,7 +257,21 @@ async function startWriteBack(ctx: ExecContext, input: WriteBackInput): Promise<
   input.detach();
   const toClient = new PassThrough({ highWaterMark: BRANCH_BUFFER });
   const toTarget = new PassThrough({ highWaterMark: BRANCH_BUFFER });
-  const sourceFailed = tee(upstream.body, { toClient, toTarget, size: judged.size });
+  const writeAbort = new AbortController();
+  const sourceFailed = tee(upstream.body, {
+    toClient,
+    toTarget,
+    size: judged.size,
+    resumeFrom: (offset) =>
+      readRest(ctx, {
+        backend: result.backend,
+        sourceBucket: input.sourceBucket,
+        key,
+        etag: judged.etag,
+        offset,
+        signal: writeAbort.signal,
+      }),
+  });
   void writeBack(ctx, {
     bucket,
     key,
@@ -253,6 +280,7 @@ async function startWriteBack(ctx: ExecContext, input: WriteBackInput): Promise<
     held,
     body: toTarget,
     source: sourceFailed,
+    abort: writeAbort,
   }).finally(() => {
     flights.inFlight.delete(id);
   });
@@ -262,10 +290,14 @@ async function startWriteBack(ctx: ExecContext, input: WriteBackInput): Promise<
 }
 
 /**
- * Feeds the source body to both branches, pausing it while either is full. A branch that is
- * destroyed (the client went away, the target PUT ended) is dropped; the target branch fails
- * unless exactly `size` bytes went through. Returns a flag object that says whether the source
- * itself failed.
+ * Feeds the source body to both branches. The target governs the pace: the source pauses while
+ * the target branch is full, and the client branch may buffer up to {@link CLIENT_LAG_CAP}
+ * behind it. A client slower than that does not slow the write-back down (a PUT with
+ * `If-None-Match: *` holds MinIO's lock on the key, and every other read of the key waits on it
+ * as long as the upload lasts): the target branch continues from a ranged source GET of the
+ * rest (`resumeFrom`, pinned to the same ETag), and the client keeps the first stream to itself,
+ * at its own pace. A branch that is destroyed (the client went away, the target PUT ended) is
+ * dropped. Returns a flag object that says whether the source itself failed.
  */
 function tee(
   source: Readable,
@@ -273,43 +305,113 @@ function tee(
     readonly toClient: PassThrough;
     readonly toTarget: PassThrough;
     readonly size: number;
+    readonly resumeFrom: (offset: number) => Promise<Readable>;
   },
 ): { failed: boolean } {
+  const { toClient, toTarget } = branches;
   const state = { failed: false };
-  const live = new Set([branches.toClient, branches.toTarget]);
+  let clientLive = true;
+  let targetAttached = true;
   let bytes = 0;
+  const blocked = (): boolean =>
+    targetAttached ? toTarget.writableNeedDrain : clientLive && toClient.writableNeedDrain;
   const maybeResume = (): void => {
-    if (live.size === 0) {
+    if (!clientLive && !targetAttached) {
       source.destroy();
       return;
     }
-    if (source.isPaused() && [...live].every((b) => !b.writableNeedDrain)) source.resume();
+    if (source.isPaused() && !blocked()) source.resume();
   };
-  for (const b of live) {
-    b.on("drain", maybeResume);
-    b.once("close", () => {
-      live.delete(b);
+  const fork = (offset: number): void => {
+    targetAttached = false;
+    if (offset >= branches.size) {
+      toTarget.end();
+      return;
+    }
+    branches.resumeFrom(offset).then(
+      (rest) => {
+        rest.once("error", (err) => {
+          state.failed = true;
+          toTarget.destroy(err);
+        });
+        toTarget.once("close", () => rest.destroy());
+        rest.pipe(toTarget);
+      },
+      (err: unknown) => {
+        state.failed = true;
+        toTarget.destroy(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  };
+  toClient.on("drain", maybeResume);
+  toClient.once("close", () => {
+    clientLive = false;
+    maybeResume();
+  });
+  toTarget.on("drain", maybeResume);
+  toTarget.once("close", () => {
+    if (targetAttached) {
+      targetAttached = false;
       maybeResume();
-    });
-  }
+    }
+  });
   source.on("data", (chunk: Buffer) => {
     bytes += chunk.length;
-    let full = false;
-    for (const b of live) if (!b.write(chunk)) full = true;
-    if (full) source.pause();
+    if (clientLive) toClient.write(chunk);
+    if (targetAttached) {
+      toTarget.write(chunk);
+      if (clientLive && toClient.writableLength > CLIENT_LAG_CAP) fork(bytes);
+    }
+    if (blocked()) source.pause();
   });
   source.once("end", () => {
-    for (const b of live) {
-      if (b === branches.toTarget && bytes !== branches.size) {
-        b.destroy(new Error(`source sent ${bytes} bytes of ${branches.size}`));
-      } else b.end();
+    if (clientLive) toClient.end();
+    if (targetAttached) {
+      targetAttached = false;
+      if (bytes === branches.size) toTarget.end();
+      else toTarget.destroy(new Error(`source sent ${bytes} bytes of ${branches.size}`));
     }
   });
   source.once("error", (err) => {
-    state.failed = true;
-    for (const b of live) b.destroy(err);
+    if (clientLive) toClient.destroy(err);
+    if (targetAttached) {
+      state.failed = true;
+      toTarget.destroy(err);
+    }
   });
   return state;
+}
+
+/** The rest of the object from `offset`, as a ranged source GET pinned to the ETag the client got. */
+async function readRest(
+  ctx: ExecContext,
+  input: {
+    readonly backend: Backend;
+    readonly sourceBucket: string;
+    readonly key: string;
+    readonly etag: string;
+    readonly offset: number;
+    readonly signal: AbortSignal;
+  },
+): Promise<Readable> {
+  const answer = await sendUpstream(input.backend, {
+    method: "GET",
+    bucket: input.sourceBucket,
+    key: input.key,
+    query: [],
+    // If-Match: the object must still be the one whose first bytes were sent.
+    headers: { range: `bytes=${input.offset}-`, "if-match": `"${input.etag}"` },
+    body: undefined,
+    contentLength: undefined,
+    payloadHash: EMPTY_SHA256,
+    signal: input.signal,
+  });
+  if (answer.statusCode !== 206) {
+    await answer.body.dump().catch(() => undefined);
+    throw new Error(`the source answered ${answer.statusCode} to the rest of the object`);
+  }
+  ctx.touch("source");
+  return answer.body;
 }
 
 /** Sends the target branch as a create-only PUT under the claim; records how it ended. */
@@ -325,10 +427,11 @@ async function writeBack(
     readonly body: PassThrough;
     /** Whether the source body failed (set by the tee). */
     readonly source: { readonly failed: boolean };
+    /** Aborts the write-back's requests (the PUT, a ranged source GET). */
+    readonly abort: AbortController;
   },
 ): Promise<void> {
-  const { bucket, key, held, body, source } = input;
-  const abort = new AbortController();
+  const { bucket, key, held, body, source, abort } = input;
   const onLost = (): void => abort.abort(held.lost.reason);
   held.lost.addEventListener("abort", onLost, { once: true });
   const target = ctx.backends.target;
