@@ -96,6 +96,12 @@ export class HttpFaultProxy {
     for (const forward of this.held.splice(0)) forward();
   }
 
+  /** Drops every held request: it never reaches the backend. */
+  drop(): void {
+    this.heldSeen.length = 0;
+    this.held.length = 0;
+  }
+
   /** Stops the proxy, dropping held requests and open connections. */
   async close(): Promise<void> {
     this.held.length = 0;
