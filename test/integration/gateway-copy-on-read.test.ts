@@ -4,7 +4,9 @@
 // each logs the requests that reach it (PUTs to the target are counted there), holds a source
 // GET where a test needs a chosen interleaving, or flips a byte of a source answer.
 
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
+import { join } from "node:path";
 import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
@@ -28,6 +30,7 @@ import {
   type TestGateway,
 } from "../helpers/gateway-harness.js";
 import { HttpFaultProxy } from "../helpers/http-fault-proxy.js";
+import { repoRoot } from "../rig/servers.js";
 
 const rig = inject("rig");
 const USER = testCredential("cor-user");
@@ -77,6 +80,24 @@ async function firstBytes(body: unknown, n: number): Promise<string> {
   }
   stream.destroy();
   return md5(Buffer.concat(chunks).subarray(0, n));
+}
+
+/** Runs `s3gw bucket migrate <args>` from source; never throws on a non-zero exit. */
+function cli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", join(repoRoot, "cli", "s3gw.ts"), "bucket", "migrate", ...args],
+      { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
+  });
 }
 
 describe("copy-on-read (target MinIO, source versitygw)", () => {
@@ -166,6 +187,44 @@ describe("copy-on-read (target MinIO, source versitygw)", () => {
     expect(targetPuts(offBucket, "plain")).toBe(0);
     expect(await exists(direct.target, offBucket, "plain")).toBe(false);
     expect(await metric(gw, "s3gw_migrate_copy_on_read_total", 'outcome="written"')).toBe(0);
+  });
+
+  it("s3gw bucket migrate update/show/list: --copy-on-read, its size, --no-copy-on-read", async () => {
+    const env = {
+      S3GW_ADMIN_URL: gw.gateway.admin.url,
+      S3GW_ACCESS_KEY: ADMIN.accessKeyId,
+      S3GW_SECRET_KEY: ADMIN.secretAccessKey,
+      S3GW_REGION: rig.minio.region,
+    };
+    const on = await cli(
+      [
+        "update",
+        "--bucket",
+        offBucket,
+        "--copy-on-read",
+        "--copy-on-read-max-size",
+        "1MiB",
+        "--json",
+      ],
+      env,
+    );
+    expect(on.code).toBe(0);
+    expect(JSON.parse(on.stdout)).toMatchObject({
+      buckets: [{ bucket: offBucket, copyOnRead: true, copyOnReadMaxSize: MiB }],
+    });
+    const shown = await cli(["show", offBucket], env);
+    expect(shown.stdout).toContain("copy-on-read:   on (≤ 1 MiB)");
+    expect(shown.stdout).toContain("tombstones:     0");
+    expect((await cli(["list"], env)).stdout).toContain("COPY-ON-READ");
+    const off = await cli(["update", "--bucket", offBucket, "--no-copy-on-read", "--json"], env);
+    expect(JSON.parse(off.stdout)).toMatchObject({ buckets: [{ copyOnRead: false }] });
+    const bad = await cli(
+      ["update", "--bucket", offBucket, "--copy-on-read-max-size", "lots"],
+      env,
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+    expect(bad.stderr).toContain("--copy-on-read-max-size lots is not a size");
   });
 
   it("50 concurrent GETs of one 64 MiB source-only object write it back exactly once", async () => {
