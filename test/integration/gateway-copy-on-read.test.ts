@@ -268,6 +268,11 @@ describe("copy-on-read (target MinIO, source versitygw)", () => {
   it("a client that disconnects after 1 MiB still leaves the whole object on the target", async () => {
     const body = randomBytes(32 * MiB);
     await putSource(bucket, "cut", body);
+    // The write-back's PUT is held at the target until the client has gone: it can only
+    // complete after the client disconnected.
+    const isPut = (r: { method: string; url: string }): boolean =>
+      r.method === "PUT" && r.url.startsWith(`/${bucket}/cut`);
+    targetProxy.hold = isPut;
     const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: "cut" }));
     const stream = got.Body as NodeJS.ReadableStream & { destroy(): void };
     let read = 0;
@@ -281,6 +286,10 @@ describe("copy-on-read (target MinIO, source versitygw)", () => {
       });
     });
     expect(read).toBeLessThan(body.length);
+    await until(() => targetProxy.heldRequests().some(isPut), "the held write-back");
+    expect(await exists(direct.target, bucket, "cut")).toBe(false);
+    targetProxy.hold = undefined;
+    targetProxy.release();
     await until(() => exists(direct.target, bucket, "cut"), "the write-back to land");
     const onTarget = await direct.target.send(new GetObjectCommand({ Bucket: bucket, Key: "cut" }));
     expect(md5(await bytesOf(onTarget.Body))).toBe(md5(body));
