@@ -12,6 +12,7 @@
 import { S3Error } from "../../s3/errors.js";
 import type { FallbackPlan } from "../routing/plan.js";
 import type { ExecContext } from "./context.js";
+import { prepareCopyOnRead } from "./copy-on-read.js";
 import { SERVED_FROM_HEADER, type ExecResult } from "./result.js";
 import { isKeyMiss, readUpstreamError, sendWithBody } from "./single.js";
 
@@ -41,10 +42,11 @@ export async function executeFallback(ctx: ExecContext, plan: FallbackPlan): Pro
   }
 
   const source = ctx.backends.source(plan.source);
+  const copyOnRead = prepareCopyOnRead(ctx, plan);
   const started = process.hrtime.bigint();
   let second;
   try {
-    second = await sendWithBody(ctx, {
+    second = await sendWithBody(copyOnRead?.ctx ?? ctx, {
       backend: source,
       bucket: plan.source.sourceBucket,
       headers: ctx.headers,
@@ -59,7 +61,14 @@ export async function executeFallback(ctx: ExecContext, plan: FallbackPlan): Pro
   const servedBy = { [SERVED_FROM_HEADER]: "source" };
   if (second.statusCode < 300 || second.statusCode === 304) {
     ctx.metrics.fallback(ctx.operation, "source");
-    return { kind: "upstream", upstream: second, backend: source, headers: servedBy };
+    const served = {
+      kind: "upstream",
+      upstream: second,
+      backend: source,
+      headers: servedBy,
+    } as const;
+    // Copy-on-read (copy-on-read.ts) may also write the object to the target.
+    return copyOnRead ? await copyOnRead.start(served) : served;
   }
   const error = await readUpstreamError(second, source, ctx.key !== undefined);
   if (isKeyMiss(error.error, ctx.method)) {

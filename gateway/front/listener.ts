@@ -31,6 +31,7 @@ import type { ExecContext } from "../execute/context.js";
 import { execute } from "../execute/execute.js";
 import { gatherFacts, UploadHomes } from "../execute/facts.js";
 import type { WriteConditions } from "../routing/facts.js";
+import { MigrationStateError } from "../state/store.js";
 import { route } from "../routing/route.js";
 import {
   BackendRegistry,
@@ -443,6 +444,13 @@ function answerableError(err: unknown, signal: AbortSignal): S3Error {
   if (err instanceof S3ConnectionError) {
     return new S3Error("ServiceUnavailable", {
       message: "The backend S3 service is unavailable. Please retry.",
+      cause: err,
+    });
+  }
+  // The state store (tombstones, claims) out of reach is the service's trouble, not a bug.
+  if (err instanceof MigrationStateError && err.code === "StoreUnavailable") {
+    return new S3Error("ServiceUnavailable", {
+      message: "The gateway's state store is unavailable. Please retry.",
       cause: err,
     });
   }
