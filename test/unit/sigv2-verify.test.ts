@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { S3Error } from "../../s3/errors.js";
 import { isSigV2Request, signV2, verifySigV2 } from "../../s3/sigv2-verify.js";
+import { authenticate, credentialIndex } from "../../gateway/front/auth.js";
 
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const secrets: Record<string, string> = { AKIAIOSFODNN7EXAMPLE: SECRET, AKIDEXAMPLE: SECRET };
@@ -254,5 +255,36 @@ describe("verifySigV2: refusals", () => {
         rawHeaders: ["Authorization", "AWS4-HMAC-SHA256 x"],
       }),
     ).toBe(false);
+  });
+});
+
+describe("authenticate: auth.sigv2", () => {
+  const date = new Date().toUTCString();
+  const req = {
+    method: "GET",
+    rawUrl: "/bucket/k",
+    rawHeaders: [
+      "Date",
+      date,
+      "Authorization",
+      `AWS AKIDEXAMPLE:${signV2(SECRET, `GET\n\n\n${date}\n/bucket/k`)}`,
+    ],
+  };
+  const credentials = [
+    {
+      accessKey: "AKIDEXAMPLE",
+      secretKey: SECRET,
+      role: "user" as const,
+      buckets: undefined,
+      readOnly: false,
+    },
+  ];
+  it("verifies SigV2 by default", () => {
+    const index = credentialIndex({ credentials, region: "us-east-1" });
+    expect(authenticate(req, index).principal.credential.accessKey).toBe("AKIDEXAMPLE");
+  });
+  it("refuses SigV2 as SigV4 does when auth.sigv2 is false", () => {
+    const index = credentialIndex({ credentials, region: "us-east-1", auth: { sigv2: false } });
+    expect(codeOf(() => authenticate(req, index))).toBe("InvalidRequest");
   });
 });
