@@ -18,7 +18,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
@@ -67,6 +67,7 @@ import {
   type AnswerContext,
 } from "./respond.js";
 import type { RunningListener, S3ListenerContext, S3ListenerFactory } from "../server.js";
+import { watchCertificates, type TlsReloader } from "./tls-reload.js";
 import type { MigrationStateSnapshot } from "../state/store.js";
 
 /** Tunables of the S3 listener; every field has a default. */
@@ -93,6 +94,13 @@ export interface S3ListenerOptions {
    * the gateway reads these whole, validates them and refuses what S3 would refuse.
    */
   readonly maxXmlBodyBytes?: { readonly deleteObjects: number; readonly completeMultipart: number };
+  /**
+   * How often the TLS certificate and key files are checked for a change (default 5 s; 0: only
+   * on SIGHUP). A changed pair is taken for new connections (front/tls-reload).
+   */
+  readonly tlsPollIntervalMs?: number;
+  /** Reload the TLS pair on SIGHUP (default true; tests running several gateways turn it off). */
+  readonly tlsReloadOnSignal?: boolean;
 }
 
 /** The defaults of {@link S3ListenerOptions}. */
@@ -166,6 +174,11 @@ export async function startS3Listener(
 
   const serverOptions = {
     maxHeaderSize: o.maxHeaderBytes,
+    // Node checks header and request timeouts on a timer (30 s by default), so a slow client
+    // could hold its socket up to twice the header timeout; check often enough to be exact.
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(o.headersTimeoutMs / 4))),
+    // A missing Host would get Node's bare 400 with no body; the gateway answers it as S3 does.
+    requireHostHeader: false,
     // No cap on a whole request: a large upload may take hours. Headers are bounded in time,
     // and the idle timeout and minimum rate bound a stalled or trickling body.
     requestTimeout: 0,
@@ -181,12 +194,22 @@ export async function startS3Listener(
       })
     : createHttpServer(serverOptions);
   server.timeout = o.idleTimeoutMs;
+  // Node would answer 431 with no body past 2,000 headers; the parser's byte cap (maxHeaderSize)
+  // bounds them, and every request gets an S3 answer.
+  server.maxHeadersCount = 0;
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    if (refuseMalformed(state, req, res)) return;
+    void handle(state, req, res, { expectContinue: false });
+  });
+  // S3 ignores an Expect header it does not know (or an empty one); Node would answer 417.
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+    if (refuseMalformed(state, req, res)) return;
     void handle(state, req, res, { expectContinue: false });
   });
   // Expect: 100-continue is answered only once the request is authenticated, authorized and
   // routed (RFC 9110 §10.1.1); a refused request gets its error without the body being sent.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    if (refuseMalformed(state, req, res)) return;
     void handle(state, req, res, { expectContinue: true });
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -204,10 +227,22 @@ export async function startS3Listener(
   const port = typeof addr === "object" && addr ? addr.port : config.listen.port;
   const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
   const url = `${config.tls ? "https" : "http"}://${host}:${port}`;
+  let reloader: TlsReloader | undefined;
+  if (config.tls) {
+    reloader = watchCertificates({
+      server: server as HttpsServer,
+      certPath: config.tls.cert,
+      keyPath: config.tls.key,
+      logger: state.logger,
+      ...(o.tlsPollIntervalMs === undefined ? {} : { pollIntervalMs: o.tlsPollIntervalMs }),
+      onSignal: o.tlsReloadOnSignal ?? true,
+    });
+  }
 
   return {
     url,
     close: async () => {
+      reloader?.stop();
       state.closing = true;
       const closed = new Promise<void>((done) => server.close(() => done()));
       server.closeIdleConnections();
@@ -246,6 +281,8 @@ interface RequestRecord {
   backend: string;
   bytesIn: number;
   bytesOut: number;
+  /** Request body bytes received on the wire so far (what an aborted upload logs as bytesIn). */
+  bodyBytesSeen: number;
 }
 
 /** Handles one S3 request from arrival to answer; never throws. */
@@ -272,12 +309,13 @@ async function handle(
     backend: "none",
     bytesIn: 0,
     bytesOut: 0,
+    bodyBytesSeen: 0,
   };
   state.inFlight++;
   if (state.closing) res.setHeader("connection", "close");
   const abort = new AbortController();
   res.once("close", () => {
-    if (!res.writableFinished) abort.abort(new Error("client connection closed"));
+    if (!res.writableFinished) abort.abort(new ClientGoneError());
     finish(state, record, ctx, res, started);
   });
 
@@ -293,7 +331,9 @@ async function handle(
 
     let auth;
     try {
-      auth = authenticate({ method, rawUrl, rawHeaders: req.rawHeaders }, state.credentials);
+      auth = authenticate({ method, rawUrl, rawHeaders: req.rawHeaders }, state.credentials, {
+        virtualHostBucket: address.virtualHost ? address.bucket : undefined,
+      });
     } catch (err) {
       state.metrics.authFailure(toS3Error(err).code);
       throw err;
@@ -383,6 +423,10 @@ async function handle(
       }
       if (options.expectContinue) res.writeContinue();
       bodyStarted = true;
+      // verifiedBody has piped `req` already, so this listener takes nothing from it.
+      req.on("data", (chunk: Buffer) => {
+        record.bodyBytesSeen += chunk.length;
+      });
       watchUploadRate(state, req, abort);
       if (xmlCap !== undefined) {
         // Small and bounded: read whole (every body check passes first), then validated as S3
@@ -463,6 +507,12 @@ async function handle(
       },
     });
   } catch (err) {
+    if (clientGone(err, abort.signal, res)) {
+      // The client went away (closed or reset mid-request): nothing to answer and nothing
+      // wrong with the gateway, so one info line without a stack; the access log says 499.
+      state.logger.info({ requestId, operation: record.operation }, "client disconnected");
+      return;
+    }
     const error = answerableError(err, abort.signal);
     if (error.code === "InternalError") {
       state.logger.error({ err, requestId }, "internal error");
@@ -500,6 +550,46 @@ function validateXmlBody(operation: string, xml: Buffer, maxBytes: number): void
   // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html: up to 1,000 keys.
   if (operation === "DeleteObjects") parseDeleteRequest(xml, { maxBytes });
   else parseCompleteMultipartUpload(xml, { maxBytes });
+}
+
+/** The reason a request is aborted with when its client's connection closed first. */
+class ClientGoneError extends Error {
+  constructor() {
+    super("client connection closed");
+    this.name = "ClientGoneError";
+  }
+}
+
+/** Whether a failure is the client going away (closed, reset, aborted body), not a fault. */
+function clientGone(err: unknown, signal: AbortSignal, res: ServerResponse): boolean {
+  if (signal.aborted && signal.reason instanceof ClientGoneError) return true;
+  if (err instanceof ClientGoneError) return true;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return (
+    res.destroyed &&
+    (code === "ECONNRESET" ||
+      code === "ECONNABORTED" ||
+      code === "EPIPE" ||
+      code === "ERR_STREAM_PREMATURE_CLOSE")
+  );
+}
+
+/**
+ * Refuses, before the S3 pipeline, a request S3 would not parse: HTTP/1.1 without Host
+ * (RFC 9112 §3.2). Node would answer it with a bare 400; this one is an S3 XML error.
+ */
+function refuseMalformed(state: ListenerState, req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.headers.host !== undefined || req.httpVersion === "1.0") return false;
+  const requestId = nextRequestId();
+  state.logger.info({ requestId, method: req.method }, "request without Host refused");
+  sendError(
+    res,
+    new S3Error("InvalidRequest", { message: "Your request is missing the Host header." }),
+    { requestId, method: (req.method ?? "GET").toUpperCase(), resource: undefined },
+    { closeConnection: true },
+  );
+  if (!req.complete) discardBody(req);
+  return true;
 }
 
 /** The S3 error to answer for something that went wrong while handling a request. */
@@ -656,7 +746,7 @@ function finish(
       status,
     },
     seconds,
-    record.bytesIn,
+    record.bytesIn > 0 ? record.bytesIn : record.bodyBytesSeen,
     record.bytesOut,
   );
   // Never the URL (a presigned query carries a signature), headers or key material.
@@ -671,7 +761,7 @@ function finish(
       backend: record.backend,
       status,
       aborted: !res.writableFinished,
-      bytesIn: record.bytesIn,
+      bytesIn: record.bytesIn > 0 ? record.bytesIn : record.bodyBytesSeen,
       bytesOut: record.bytesOut,
       latencyMs: Math.round(seconds * 1000),
     },
@@ -706,9 +796,19 @@ function clientError(state: ListenerState, err: NodeJS.ErrnoException, socket: S
   state.metrics.authFailure(error.code);
   const requestId = nextRequestId();
   const body = renderErrorXml(error, { requestId });
+  // end() alone only half-closes: a slow client that keeps sending would hold the socket (and
+  // Node would keep reading it) for as long as it likes. Destroy it once the answer is flushed,
+  // and at the latest after a short grace period if the client does not read it.
+  const grace = setTimeout(() => socket.destroy(), CLIENT_ERROR_GRACE_MS);
+  grace.unref();
+  socket.once("close", () => clearTimeout(grace));
   socket.end(
     `HTTP/1.1 ${error.status} ${error.status === 400 ? "Bad Request" : "Error"}\r\n` +
       `content-type: application/xml\r\nx-amz-request-id: ${requestId}\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }
+
+/** How long an error answered from clientError may take to flush before the socket is cut. */
+const CLIENT_ERROR_GRACE_MS = 5_000;
