@@ -176,12 +176,18 @@ export function verifySigV2(req: IncomingSigV4Request, opts: SigV2VerifyOptions)
     }
     // With x-amz-date present AWS signs an empty Date line; botocore and MinIO put the Date
     // header's value there instead. Both are accepted (two HMACs, each compared in constant time).
-    const candidates = [dateHeader];
-    if (amzDate !== "" && dateHeader !== "") candidates.push("");
-    const ok = candidates
-      .map((d) => sign(secret, `${head}${d}\n${amzHeaders}${resource}`))
-      .reduce((acc, computed) => equalSignature(computed, provided) || acc, false);
-    if (!ok) throw mismatch(accessKeyId);
+    const dates = [dateHeader];
+    if (amzDate !== "" && dateHeader !== "") dates.push("");
+    if (
+      !matchesAny(
+        secret,
+        provided,
+        dates.map((d) => `${head}${d}\n${amzHeaders}`),
+        resource,
+      )
+    ) {
+      throw mismatch(accessKeyId);
+    }
     return verified(accessKeyId, "header", signedHeaders, opts.region);
   }
 
@@ -199,8 +205,9 @@ export function verifySigV2(req: IncomingSigV4Request, opts: SigV2VerifyOptions)
     throw new S3Error("AccessDenied", { message: "Invalid date (should be seconds since epoch)" });
   }
   const secret = lookup(accessKeyId, opts);
-  const computed = sign(secret, `${head}${expires}\n${amzHeaders}${resource}`);
-  if (!equalSignature(computed, provided)) throw mismatch(accessKeyId);
+  if (!matchesAny(secret, provided, [`${head}${expires}\n${amzHeaders}`], resource)) {
+    throw mismatch(accessKeyId);
+  }
   // Checked after the signature, as S3 does: an attacker learns nothing from the expiry alone.
   if (Number(expires) * 1000 < now.getTime()) {
     throw new S3Error("AccessDenied", {
@@ -212,6 +219,30 @@ export function verifySigV2(req: IncomingSigV4Request, opts: SigV2VerifyOptions)
     });
   }
   return verified(accessKeyId, "presigned", signedHeaders, opts.region);
+}
+
+/**
+ * Whether `provided` is the signature of one of the prefixes followed by the resource. A request
+ * that addresses a bucket only (`/bucket`, or `/` virtual-hosted) is also checked with the
+ * bucket's trailing slash, `/bucket/`: that is how AWS canonicalizes it and what botocore signs
+ * for path-style bucket requests it sends without the slash. Every candidate is computed and
+ * compared in constant time.
+ */
+function matchesAny(
+  secret: string,
+  provided: string,
+  prefixes: readonly string[],
+  resource: string,
+): boolean {
+  const q = resource.indexOf("?");
+  const path = q < 0 ? resource : resource.slice(0, q);
+  const resources = [resource];
+  if (/^\/[^/]+$/.test(path)) resources.push(`${path}/${q < 0 ? "" : resource.slice(q)}`);
+  let ok = false;
+  for (const prefix of prefixes) {
+    for (const r of resources) ok = equalSignature(sign(secret, prefix + r), provided) || ok;
+  }
+  return ok;
 }
 
 /** Base64 HMAC-SHA1 of the UTF-8 string to sign, as SigV2 defines it. */
