@@ -16,6 +16,7 @@
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     "timeout-ms": { type: "string", default: "120000" },
     json: { type: "string" },
     verbose: { type: "boolean", default: false },
+    "gateway-log": { type: "string" },
   },
 });
 
@@ -156,7 +158,11 @@ async function main(): Promise<void> {
     ].join("\n"),
     { env: {}, baseDir: work },
   );
-  const quiet = new Writable({ write: (_c, _e, done) => done() });
+  const logFile = values["gateway-log"];
+  const quiet =
+    logFile === undefined
+      ? new Writable({ write: (_c, _e, done) => done() })
+      : createWriteStream(logFile);
   const gateway = await startGateway({
     config,
     logger: createLogger({ destination: quiet }),

@@ -68,6 +68,7 @@ import {
 } from "./respond.js";
 import type { RunningListener, S3ListenerContext, S3ListenerFactory } from "../server.js";
 import { watchCertificates, type TlsReloader } from "./tls-reload.js";
+import { isPostObjectRequest, postObject } from "./post-object.js";
 import type { MigrationStateSnapshot } from "../state/store.js";
 
 /** Tunables of the S3 listener; every field has a default. */
@@ -328,6 +329,40 @@ async function handle(
       address.bucket === undefined
         ? "/"
         : `/${address.bucket}${address.key === undefined ? "" : `/${address.key}`}`;
+
+    if (
+      isPostObjectRequest(method, address, req.headers["content-type"]) &&
+      address.bucket !== undefined
+    ) {
+      // A browser form: authenticated by its policy signature, not by the request's
+      // (front/post-object); the body is read from here on.
+      record.operation = "PostObject";
+      bodyStarted = true;
+      if (options.expectContinue) res.writeContinue();
+      try {
+        // `record` receives the facts as they are learnt: the access log is written when the
+        // answer ends, which can be before this await returns.
+        await postObject(
+          {
+            credentials: state.credentials,
+            backends: state.backends,
+            snapshot: state.context.store.snapshot(),
+            origin: `${state.context.config.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}`,
+            signal: abort.signal,
+          },
+          req,
+          res,
+          { bucket: address.bucket, ctx, facts: record },
+        );
+      } catch (err) {
+        const code = toS3Error(err).code;
+        if (record.accessKeyId === undefined || code === "AccessDenied") {
+          state.metrics.authFailure(code);
+        }
+        throw err;
+      }
+      return;
+    }
 
     let auth;
     try {
