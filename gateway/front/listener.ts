@@ -480,7 +480,9 @@ async function handle(
         vb.body.once("error", (err) => abort.abort(err));
       }
       contentLength = vb.contentLength;
-      const trailer = trailerAlgorithm(verified.payload, req);
+      const trailer =
+        trailerAlgorithm(verified.payload, req) ??
+        integrityTrailer(operation, verified.payload, req);
       if (trailer !== undefined && !Buffer.isBuffer(body) && contentLength > 0) {
         // The client's trailing checksum goes on to the backend in our own trailer (upstream/trailer).
         verifiedStream = body;
@@ -571,6 +573,29 @@ function trailerAlgorithm(
   const value = req.headers["x-amz-trailer"];
   // verifiedBody has already refused a trailer header S3 would not accept.
   return typeof value === "string" ? parseTrailerHeader(value) : undefined;
+}
+
+/**
+ * The checksum the gateway adds, in its own aws-chunked trailer, to a PutObject body that
+ * carries no integrity of its own (no hex payload hash, Content-MD5 or x-amz-checksum-*:
+ * unsigned, presigned, aws-chunked without trailer). Some backends commit whatever arrived when
+ * a connection drops before Content-Length is reached (versitygw 1.8 posix does): a client that
+ * went away mid-upload would replace a good object with a truncated one. With the body framed
+ * as aws-chunked and the checksum in a trailer sent only after the last verified byte, a cut
+ * body lacks its final chunk and trailer and is invalid to the backend, whatever it does on a
+ * dropped connection. CRC32 is the cheapest algorithm both backends verify.
+ */
+function integrityTrailer(
+  operation: string,
+  payload: PayloadMode,
+  req: IncomingMessage,
+): ChecksumAlgorithm | undefined {
+  if (operation !== "PutObject" || payload === "hex") return undefined;
+  if (req.headers["content-md5"] !== undefined) return undefined;
+  for (const name of Object.keys(req.headers)) {
+    if (name.startsWith("x-amz-checksum-")) return undefined;
+  }
+  return "CRC32";
 }
 
 /** The XML body cap of an operation whose body the gateway validates, or undefined. */
