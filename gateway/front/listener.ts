@@ -158,6 +158,11 @@ export async function startS3Listener(
     targetCa,
     timeouts: options.backendTimeouts ?? DEFAULT_BACKEND_TIMEOUTS,
   });
+  // A source whose CA (or URL) changed gets a new pool on its next request; the old pool is
+  // closed once its requests finish (upstream/backends).
+  const unsubscribe = context.store.subscribe((snapshot) => {
+    backends.retireUnused(snapshot.buckets.values());
+  });
   const state: ListenerState = {
     context,
     rules: addressingRules(config.domains),
@@ -244,6 +249,7 @@ export async function startS3Listener(
     url,
     close: async () => {
       reloader?.stop();
+      unsubscribe();
       state.closing = true;
       const closed = new Promise<void>((done) => server.close(() => done()));
       server.closeIdleConnections();
