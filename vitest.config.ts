@@ -2,9 +2,6 @@ import { defineConfig } from "vitest/config";
 
 // Two projects: `unit` (pure logic, no servers) and `integration` (real S3 servers from the
 // rig, started once by the global setup; a server that cannot start fails the run).
-// The reference client's notice that its 2027 releases need Node 22 (package-lock pins the
-// current one): noted once in the docs instead of once per test file, worker and child process.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 export default defineConfig({
   test: {

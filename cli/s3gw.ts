@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline/promises";
 import { Command, Option } from "commander";
 import { AdminClient, type UpdateRequest } from "../gateway/admin/client.js";
-import type { PublicBucketState } from "../gateway/admin/protocol.js";
+import type { PublicBucketState, StateStatus } from "../gateway/admin/protocol.js";
 import { S3AttachValidator } from "../gateway/admin/attach-validator.js";
 import { loadConfigFile } from "../gateway/config.js";
 import { createLogger } from "../gateway/logger.js";
@@ -245,18 +245,26 @@ adminCommand("detach", "detach <bucket> (from ready or migrate): it becomes a pl
     print(opts, { bucket: state }, () => `detached ${state.bucket} (was ${state.mode})`);
   });
 
-adminCommand("show", "show one bucket's migration state and history (no secrets)")
+adminCommand(
+  "show",
+  "show one bucket's migration state and history (no secrets), and the live gateways",
+)
   .argument("<bucket>")
   .action(async (name: string, opts: AdminFlags) => {
-    const state = await withClient(opts, (c) => c.show(name));
-    print(opts, { bucket: state }, () => showText(state));
+    const answer = await withClient(opts, (c) => c.showWithStatus(name));
+    print(opts, answer, () => `${showText(answer.bucket)}\n\n${gatewaysText(answer)}`);
   });
 
-adminCommand("list", "list attached buckets (no secrets)").action(async (opts: AdminFlags) => {
-  const states = await withClient(opts, (c) => c.list());
-  print(opts, { buckets: states }, () =>
-    states.length === 0 ? "no bucket is attached" : tableText(states),
-  );
+adminCommand(
+  "list",
+  "list attached buckets (no secrets) and the live gateways with the state version each applied",
+).action(async (opts: AdminFlags) => {
+  const answer = await withClient(opts, (c) => c.listWithStatus());
+  print(opts, answer, () => {
+    const buckets =
+      answer.buckets.length === 0 ? "no bucket is attached" : tableText(answer.buckets);
+    return `${buckets}\n\n${gatewaysText(answer)}`;
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -322,6 +330,23 @@ function lastChange(s: PublicBucketState): string {
   return h ? `${h.at} ${h.from}→${h.to} by ${h.by}` : "-";
 }
 
+/** The live gateways as a table: which state version each applied, and when it was last seen. */
+function gatewaysText(status: StateStatus): string {
+  const rows = [
+    ["GATEWAY", "APPLIED VERSION", "LAST SEEN", "SINCE"],
+    ...status.gateways.map((g) => [
+      g.id,
+      g.appliedVersion === status.version
+        ? String(g.appliedVersion)
+        : `${g.appliedVersion} (behind ${status.version})`,
+      g.lastSeen,
+      g.startedAt,
+    ]),
+  ];
+  const head = `state version ${status.version}; ${status.gateways.length} live gateway(s):`;
+  return `${head}\n${columns(rows)}`;
+}
+
 function tableText(states: readonly PublicBucketState[]): string {
   const rows = [
     ["BUCKET", "MODE", "SOURCE URL", "SOURCE BUCKET", "SOURCE KEY", "CA", "LAST CHANGE"],
@@ -335,6 +360,11 @@ function tableText(states: readonly PublicBucketState[]): string {
       lastChange(s),
     ]),
   ];
+  return columns(rows);
+}
+
+/** Rows as left-aligned columns separated by two spaces. */
+function columns(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
   return rows
     .map((r) =>

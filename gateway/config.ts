@@ -55,8 +55,8 @@ export interface GatewayConfig {
   readonly target: TargetConfig;
   readonly credentials: readonly CredentialConfig[];
   readonly admin: { readonly listen: ListenAddress; readonly tls: boolean };
-  /** Absolute path of the migration state file. */
-  readonly state: { readonly path: string };
+  /** Where the migration state is kept and how the gateways sharing it agree (see {@link StateConfig}). */
+  readonly state: StateConfig;
   readonly metrics: { readonly listen: ListenAddress } | undefined;
   /**
    * Which client authentication forms besides SigV4 are accepted. `sigv2` (default true):
@@ -64,6 +64,46 @@ export interface GatewayConfig {
    */
   readonly auth: { readonly sigv2: boolean };
 }
+
+/** The state store: SQLite at `path` (default) or PostgreSQL at `url`, and the gateways' lease. */
+export interface StateConfig {
+  /** `sqlite` when `path` is set, `postgres` when `url` is. */
+  readonly engine: "sqlite" | "postgres";
+  /**
+   * Absolute path of the SQLite database. A `state.path` ending in `.json` (the JSON state
+   * file of earlier releases) keeps working: the database is the same name with `.db`.
+   */
+  readonly sqlitePath: string | undefined;
+  /** The configured `state.path` as given (resolved), for logs and the JSON import. */
+  readonly path: string | undefined;
+  /** `postgres://user@host:port/database`, no password. */
+  readonly url: string | undefined;
+  /** PostgreSQL password (from `${ENV}`); undefined lets pg read `PGPASSWORD`. */
+  readonly password: string | undefined;
+  /** TLS to PostgreSQL: absolute paths of a CA and an optional client certificate and key. */
+  readonly tls:
+    | {
+        readonly ca: string | undefined;
+        readonly cert: string | undefined;
+        readonly key: string | undefined;
+      }
+    | undefined;
+  /** A JSON state file of an earlier release to import when the store is new. */
+  readonly importJson: string | undefined;
+  /** This gateway's id among those sharing the store; undefined = `host:pid`. */
+  readonly gatewayId: string | undefined;
+  /** How long a confirmation of the state (and a heartbeat) is trusted. */
+  readonly leaseMs: number;
+  /** How often the state version is checked and the heartbeat written. */
+  readonly pollMs: number;
+  /** How long a mode change waits for every live gateway to apply it. */
+  readonly confirmTimeoutMs: number;
+}
+
+/** Default lease: a gateway cut off from the store stops serving attached buckets after it. */
+export const DEFAULT_STATE_LEASE_MS = 15_000;
+/** Default poll interval of the state version and heartbeat. */
+export const DEFAULT_STATE_POLL_MS = 1_000;
 
 /** A configuration that cannot be used; the message is one line naming the key, no secrets. */
 export class ConfigError extends Error {
@@ -105,7 +145,7 @@ const TOP_KEYS = [
 ] as const;
 
 // Keys whose values are secrets: never echoed, even when invalid.
-const SECRET_KEY_NAMES = new Set(["secretKey"]);
+const SECRET_KEY_NAMES = new Set(["secretKey", "password"]);
 
 /** Reads, expands and validates a configuration file; throws {@link ConfigError}. */
 export async function loadConfigFile(
@@ -230,11 +270,7 @@ function validate(root: Record<string, unknown>, baseDir: string): GatewayConfig
     };
   }
 
-  const s = expectObject(required(root, "state", ""), "state");
-  rejectUnknownKeys(s, "state", ["path"]);
-  const state = {
-    path: resolve(baseDir, expectString(required(s, "path", "state"), "state.path")),
-  };
+  const state = parseState(required(root, "state", ""), baseDir);
 
   let metrics: GatewayConfig["metrics"];
   if (root.metrics !== undefined && root.metrics !== null) {
@@ -270,6 +306,106 @@ function validate(root: Record<string, unknown>, baseDir: string): GatewayConfig
   }
 
   return { listen, tls, domains, region, target, credentials, admin, state, metrics, auth };
+}
+
+function parseState(value: unknown, baseDir: string): StateConfig {
+  const s = expectObject(value, "state");
+  rejectUnknownKeys(s, "state", [
+    "path",
+    "url",
+    "password",
+    "tls",
+    "importJson",
+    "gatewayId",
+    "leaseSeconds",
+    "pollSeconds",
+    "confirmSeconds",
+  ]);
+  if (s.path === undefined && s.url === undefined) {
+    throw new ConfigError("state", "needs path (SQLite) or url (PostgreSQL)");
+  }
+  if (s.path !== undefined && s.url !== undefined) {
+    throw new ConfigError(
+      "state.url",
+      "and state.path are exclusive (use state.importJson to import a JSON state file into PostgreSQL)",
+    );
+  }
+  const seconds = (key: string, fallbackMs: number, min: number): number => {
+    const v = s[key];
+    if (v === undefined) return fallbackMs;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > 3600) {
+      throw new ConfigError(`state.${key}`, `must be a number of seconds from ${min} to 3600`);
+    }
+    return Math.round(v * 1000);
+  };
+  const leaseMs = seconds("leaseSeconds", DEFAULT_STATE_LEASE_MS, 0.5);
+  const pollMs = seconds("pollSeconds", Math.min(DEFAULT_STATE_POLL_MS, leaseMs / 3), 0.05);
+  if (pollMs * 2 > leaseMs) {
+    throw new ConfigError("state.pollSeconds", "must be at most half of state.leaseSeconds");
+  }
+  const confirmTimeoutMs = seconds("confirmSeconds", 2 * leaseMs, 0.1);
+  let path: string | undefined;
+  let url: string | undefined;
+  if (s.path !== undefined) path = resolve(baseDir, expectString(s.path, "state.path"));
+  if (s.url !== undefined) {
+    url = expectString(s.url, "state.url");
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigError("state.url", "must be a postgres:// URL");
+    }
+    if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+      throw new ConfigError("state.url", "must be a postgres:// URL");
+    }
+    // A password in the URL would travel into logs and process listings; never echo it.
+    if (parsed.password) {
+      throw new ConfigError(
+        "state.url",
+        "must not contain a password: use state.password (e.g. ${S3GW_STATE_PASSWORD}) or PGPASSWORD",
+      );
+    }
+  }
+  if (s.password !== undefined && url === undefined) {
+    throw new ConfigError("state.password", "is only used with state.url");
+  }
+  let tls: StateConfig["tls"];
+  if (s.tls !== undefined && s.tls !== false) {
+    if (url === undefined) throw new ConfigError("state.tls", "is only used with state.url");
+    if (s.tls === true) tls = { ca: undefined, cert: undefined, key: undefined };
+    else {
+      const t = expectObject(s.tls, "state.tls");
+      rejectUnknownKeys(t, "state.tls", ["ca", "cert", "key"]);
+      const file = (k: string): string | undefined =>
+        t[k] === undefined ? undefined : resolve(baseDir, expectString(t[k], `state.tls.${k}`));
+      tls = { ca: file("ca"), cert: file("cert"), key: file("key") };
+      if ((tls.cert === undefined) !== (tls.key === undefined)) {
+        throw new ConfigError("state.tls", "needs both cert and key, or neither");
+      }
+    }
+  }
+  const gatewayId =
+    s.gatewayId === undefined ? undefined : expectString(s.gatewayId, "state.gatewayId");
+  if (gatewayId !== undefined && !/^[A-Za-z0-9._:@-]{1,128}$/.test(gatewayId)) {
+    throw new ConfigError("state.gatewayId", "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -");
+  }
+  return {
+    engine: url === undefined ? "sqlite" : "postgres",
+    path,
+    sqlitePath:
+      path === undefined ? undefined : path.endsWith(".json") ? `${path.slice(0, -5)}.db` : path,
+    url,
+    password: s.password === undefined ? undefined : expectString(s.password, "state.password"),
+    tls,
+    importJson:
+      s.importJson === undefined
+        ? undefined
+        : resolve(baseDir, expectString(s.importJson, "state.importJson")),
+    gatewayId,
+    leaseMs,
+    pollMs,
+    confirmTimeoutMs,
+  };
 }
 
 function parseTarget(value: unknown, baseDir: string): TargetConfig {
@@ -401,6 +537,9 @@ async function checkFilesReadable(config: GatewayConfig): Promise<void> {
     ["tls.cert", config.tls?.cert],
     ["tls.key", config.tls?.key],
     ["target.ca", config.target.ca],
+    ["state.tls.ca", config.state.tls?.ca],
+    ["state.tls.cert", config.state.tls?.cert],
+    ["state.tls.key", config.state.tls?.key],
   ];
   for (const [key, path] of files) {
     if (path === undefined) continue;

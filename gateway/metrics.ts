@@ -1,10 +1,10 @@
 /**
- * The gateway's Prometheus registry and its listener on `metrics.listen` (DESIGN 8). This round
- * it exports the per-bucket mode and the process metrics; the S3 proxy adds its request
- * metrics to the same registry.
+ * The gateway's Prometheus registry and its listener on `metrics.listen` (DESIGN 8): the
+ * per-bucket mode, the state store's metrics and the process metrics; the S3 proxy adds its
+ * request metrics to the same registry.
  */
 import { createServer, type Server } from "node:http";
-import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { ListenAddress } from "./config.js";
 import type { MigrationStateSnapshot, MigrationStateStore } from "./state/store.js";
 import { MIGRATION_MODES } from "./state/transitions.js";
@@ -16,7 +16,11 @@ export interface GatewayMetrics {
   stop(): void;
 }
 
-/** Creates the registry and follows the state store to export `s3gw_bucket_mode`. */
+/**
+ * Creates the registry and follows the state store: `s3gw_bucket_mode`, the store's latency
+ * by operation, the state version applied, the age of the last confirmation and the live
+ * gateways.
+ */
 export function createGatewayMetrics(store: MigrationStateStore): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "s3gw_" });
@@ -35,7 +39,48 @@ export function createGatewayMetrics(store: MigrationStateStore): GatewayMetrics
   };
   publish(store.snapshot());
   const unsubscribe = store.subscribe(publish);
-  return { registry, stop: unsubscribe };
+
+  const latency = new Histogram({
+    name: "s3gw_state_store_duration_seconds",
+    help: "time of each state store operation (never on the request path: the state is cached)",
+    labelNames: ["operation", "outcome"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const unobserve = store.observeOperations((operation, seconds, failed) =>
+    latency.observe({ operation, outcome: failed ? "error" : "ok" }, seconds),
+  );
+  new Gauge({
+    name: "s3gw_state_version_applied",
+    help: "the state version this gateway has loaded and routes by",
+    registers: [registry],
+    collect() {
+      this.set(store.snapshot().version);
+    },
+  });
+  new Gauge({
+    name: "s3gw_state_confirmed_age_seconds",
+    help: "seconds since this gateway last confirmed its state with the store; above the lease, attached buckets answer 503",
+    registers: [registry],
+    collect() {
+      this.set(store.secondsSinceConfirmed());
+    },
+  });
+  new Gauge({
+    name: "s3gw_state_live_gateways",
+    help: "gateways sharing the state store whose heartbeat is within their lease (as of the last poll)",
+    registers: [registry],
+    collect() {
+      this.set(store.knownGateways().length);
+    },
+  });
+  return {
+    registry,
+    stop: () => {
+      unsubscribe();
+      unobserve();
+    },
+  };
 }
 
 /** A running metrics listener. */

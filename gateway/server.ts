@@ -8,12 +8,17 @@ import { startAdminApi, type AdminServer, type AttachValidator } from "./admin/a
 import type { GatewayConfig } from "./config.js";
 import { createGatewayMetrics, startMetricsServer, type MetricsServer } from "./metrics.js";
 import type { Registry } from "prom-client";
-import { FileMigrationStateStore, type MigrationStateStore } from "./state/store.js";
+import { openStateStore } from "./state/open.js";
+import type { MigrationStateStore } from "./state/store.js";
 
 /** What the S3 listener gets from the gateway. */
 export interface S3ListenerContext {
   readonly config: GatewayConfig;
-  /** Read `store.snapshot()` per request: it is swapped atomically on every change. */
+  /**
+   * Read `store.snapshot()` per request: it is cached and swapped atomically on every change.
+   * `store.isFresh()` false means the state could not be confirmed within the lease: attached
+   * buckets must be refused (503), detached ones may be served.
+   */
   readonly store: MigrationStateStore;
   readonly logger: Logger;
   readonly registry: Registry;
@@ -53,13 +58,22 @@ export interface RunningGateway {
 /** Starts the gateway's listeners; a failure stops whatever had started and rejects. */
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { config, logger } = options;
-  const store = await FileMigrationStateStore.open(config.state.path);
+  const store = await openStateStore(config.state, { logger });
   logger.info(
-    { statePath: config.state.path, buckets: store.list().length },
+    {
+      engine: store.engine,
+      ...(config.state.engine === "sqlite"
+        ? { statePath: config.state.sqlitePath }
+        : { stateUrl: config.state.url }),
+      gatewayId: store.gatewayId,
+      version: store.snapshot().version,
+      buckets: store.list().length,
+      leaseMs: config.state.leaseMs,
+    },
     "migration state loaded",
   );
   const metricsState = createGatewayMetrics(store);
-  const started: { close(): Promise<void> }[] = [];
+  const started: { close(): Promise<void> }[] = [store];
   try {
     const admin = await startAdminApi({ config, store, validator: options.validator, logger });
     started.push(admin);
@@ -95,6 +109,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       admin,
       metrics,
       s3,
+      // The store closes last: in-flight S3 and admin requests may still need it.
       close: async () => {
         for (const l of [...started].reverse()) await l.close();
         metricsState.stop();

@@ -123,7 +123,7 @@ class NodeHasher implements ChecksumHasher {
 
 /**
  * CRC-32 (ISO-HDLC, the one zlib and Ethernet use) from zlib's native implementation, present
- * since Node 20.15 (package.json requires >= 20.18.1): far faster than any JS table.
+ * since Node 20.15 (package.json requires >= 22.19): far faster than any JS table.
  */
 class NativeCrc32Hasher implements ChecksumHasher {
   readonly algorithm = "CRC32" as const;

@@ -1,12 +1,12 @@
 /**
- * Typed S3 operations on top of {@link S3Client.request}: each builds the request AWS documents
+ * Typed S3 operations on top of {@link S3Transport.request}: each builds the request AWS documents
  * for the operation (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations_Amazon_Simple_Storage_Service.html)
  * and returns a plain object. Object bodies stay streams; XML bodies are read with a size cap.
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { uriEncode } from "./uri-encode.js";
-import { S3ClientError, readBodyLimited, type S3Client, type S3Response } from "./client.js";
+import { S3ClientError, readBodyLimited, type S3Response, type S3Transport } from "./client.js";
 import {
   DEFAULT_RESPONSE_XML_LIMIT,
   S3_XMLNS,
@@ -235,7 +235,7 @@ async function drain(res: S3Response): Promise<void> {
  * was sent: the body is then an Error document (https://repost.aws/knowledge-center/s3-resolve-200-internalerror).
  */
 function throwIfErrorDocument(
-  client: S3Client,
+  client: S3Transport,
   body: Buffer,
   res: S3Response,
   ctx: { bucket?: string; key?: string },
@@ -249,7 +249,7 @@ function throwIfErrorDocument(
 
 /** HeadBucket: resolves when the bucket exists and is accessible; NoSuchBucket / AccessDenied otherwise. */
 export async function headBucket(
-  client: S3Client,
+  client: S3Transport,
   input: BucketInput,
 ): Promise<{ region?: string }> {
   const res = await client.request({ method: "HEAD", bucket: input.bucket, signal: input.signal });
@@ -260,7 +260,7 @@ export async function headBucket(
 
 /** CreateBucket, with a LocationConstraint when `locationConstraint` is given. */
 export async function createBucket(
-  client: S3Client,
+  client: S3Transport,
   input: BucketInput & { locationConstraint?: string },
 ): Promise<void> {
   const body =
@@ -281,7 +281,7 @@ export async function createBucket(
 }
 
 /** DeleteBucket (the bucket must be empty). */
-export async function deleteBucket(client: S3Client, input: BucketInput): Promise<void> {
+export async function deleteBucket(client: S3Transport, input: BucketInput): Promise<void> {
   const res = await client.request({
     method: "DELETE",
     bucket: input.bucket,
@@ -292,7 +292,7 @@ export async function deleteBucket(client: S3Client, input: BucketInput): Promis
 
 /** ListBuckets: every bucket the credential owns. */
 export async function listBuckets(
-  client: S3Client,
+  client: S3Transport,
   input: { signal?: AbortSignal } = {},
 ): Promise<ListAllMyBucketsResult> {
   const res = await client.request({ method: "GET", signal: input.signal });
@@ -311,7 +311,7 @@ export interface HeadObjectInput extends ObjectInput, Conditions {
 }
 
 /** HeadObject: the object's size, ETag and metadata, without its body. */
-export async function headObject(client: S3Client, input: HeadObjectInput): Promise<ObjectInfo> {
+export async function headObject(client: S3Transport, input: HeadObjectInput): Promise<ObjectInfo> {
   const headers = conditionHeaders(input);
   if (input.range !== undefined) headers["range"] = input.range;
   const res = await client.request({
@@ -343,7 +343,10 @@ export interface GetObjectOutput extends ObjectInfo {
 }
 
 /** GetObject: streams the object (or a range or part of it). A 304 answer has an empty body. */
-export async function getObject(client: S3Client, input: GetObjectInput): Promise<GetObjectOutput> {
+export async function getObject(
+  client: S3Transport,
+  input: GetObjectInput,
+): Promise<GetObjectOutput> {
   const headers = conditionHeaders(input);
   if (input.range !== undefined) {
     headers["range"] =
@@ -423,7 +426,10 @@ function writeOutput(res: S3Response): PutObjectOutput {
 }
 
 /** PutObject from a Buffer, string or stream (a stream is sent once, never retried). */
-export async function putObject(client: S3Client, input: PutObjectInput): Promise<PutObjectOutput> {
+export async function putObject(
+  client: S3Transport,
+  input: PutObjectInput,
+): Promise<PutObjectOutput> {
   const res = await client.request({
     method: "PUT",
     bucket: input.bucket,
@@ -462,7 +468,7 @@ export function copySourceHeader(bucket: string, key: string, versionId?: string
 
 /** CopyObject (server-side copy within one endpoint). */
 export async function copyObject(
-  client: S3Client,
+  client: S3Transport,
   input: CopyObjectInput,
 ): Promise<CopyResult & { versionId?: string }> {
   const headers = writeHeaders(input);
@@ -499,7 +505,7 @@ export async function copyObject(
 
 /** DeleteObject. Deleting a missing key succeeds, as on S3. */
 export async function deleteObject(
-  client: S3Client,
+  client: S3Transport,
   input: ObjectInput & { versionId?: string },
 ): Promise<{ versionId?: string; deleteMarker?: boolean }> {
   const res = await client.request({
@@ -521,7 +527,7 @@ export async function deleteObject(
 
 /** DeleteObjects: up to 1,000 keys in one request; per-key failures are in `errors`. */
 export async function deleteObjects(
-  client: S3Client,
+  client: S3Transport,
   input: BucketInput & { objects: readonly DeleteObjectEntry[]; quiet?: boolean },
 ): Promise<DeleteResult> {
   const body = Buffer.from(
@@ -546,7 +552,7 @@ export async function deleteObjects(
 
 /** CreateMultipartUpload: starts an upload and returns its id. */
 export async function createMultipartUpload(
-  client: S3Client,
+  client: S3Transport,
   input: ObjectInput & {
     metadata?: ObjectMetadata;
     tagging?: string | readonly XmlTag[];
@@ -568,7 +574,7 @@ export async function createMultipartUpload(
 
 /** UploadPart: one part of 5 MiB..5 GiB (the last may be smaller). */
 export async function uploadPart(
-  client: S3Client,
+  client: S3Transport,
   input: ObjectInput & {
     uploadId: string;
     partNumber: number;
@@ -601,7 +607,7 @@ export async function uploadPart(
 
 /** CompleteMultipartUpload: joins the parts; the ETag ends in `-<number of parts>`. */
 export async function completeMultipartUpload(
-  client: S3Client,
+  client: S3Transport,
   input: ObjectInput & {
     uploadId: string;
     parts: readonly CompletedPart[];
@@ -636,7 +642,7 @@ export async function completeMultipartUpload(
 
 /** AbortMultipartUpload: discards the upload and its parts. */
 export async function abortMultipartUpload(
-  client: S3Client,
+  client: S3Transport,
   input: ObjectInput & { uploadId: string },
 ): Promise<void> {
   const res = await client.request({
@@ -651,7 +657,7 @@ export async function abortMultipartUpload(
 
 /** ListParts: one page of the parts uploaded so far. */
 export async function listParts(
-  client: S3Client,
+  client: S3Transport,
   input: ObjectInput & { uploadId: string; maxParts?: number; partNumberMarker?: number },
 ): Promise<ListPartsResult> {
   const res = await client.request({
@@ -679,7 +685,7 @@ function decoder(encodingType: string | undefined): (s: string) => string {
 
 /** ListMultipartUploads: one page of in-progress uploads, keys decoded. */
 export async function listMultipartUploads(
-  client: S3Client,
+  client: S3Transport,
   input: BucketInput & {
     prefix?: string;
     delimiter?: string;
@@ -738,7 +744,7 @@ export interface ListObjectsV2Input extends BucketInput {
  * `encoding-type=url` is always requested so that keys XML cannot carry survive the trip.
  */
 export async function listObjectsV2Page(
-  client: S3Client,
+  client: S3Transport,
   input: ListObjectsV2Input,
 ): Promise<ListBucketResultV2> {
   const res = await client.request({
@@ -781,7 +787,7 @@ function decodeListV2(r: ListBucketResultV2): ListBucketResultV2 {
  * more pages without a continuation token (which would loop forever).
  */
 export async function* listObjectsV2(
-  client: S3Client,
+  client: S3Transport,
   input: ListObjectsV2Input,
 ): AsyncGenerator<ListBucketResultV2> {
   let token = input.continuationToken;
@@ -805,7 +811,7 @@ export async function* listObjectsV2(
 
 /** GetObjectTagging: the object's tags (GET returns only their count). */
 export async function getObjectTagging(
-  client: S3Client,
+  client: S3Transport,
   input: ObjectInput & { versionId?: string },
 ): Promise<XmlTag[]> {
   const res = await client.request({
@@ -820,7 +826,7 @@ export async function getObjectTagging(
 
 /** PutObjectTagging: replaces the object's tags. */
 export async function putObjectTagging(
-  client: S3Client,
+  client: S3Transport,
   input: ObjectInput & { tags: readonly XmlTag[]; versionId?: string },
 ): Promise<void> {
   const body = Buffer.from(buildTagging(input.tags), "utf8");

@@ -8,8 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type { Dispatcher } from "undici";
-import { createGuardedPool } from "./undici-eof-guard.js";
+import { Pool, type Dispatcher } from "undici";
 import {
   S3ClientError,
   S3ConnectionError,
@@ -108,8 +107,30 @@ const RETRY_STATUSES = new Set([429, 500, 503]);
 /** The largest error body we read; the rest is discarded. */
 const MAX_ERROR_BODY = 64 * 1024;
 
+/**
+ * What the typed operations of client-operations.ts need from whatever carries their requests:
+ * {@link S3Client} (one endpoint, its own pool and credential) and the gateway's backends
+ * (re-signed with the service credential over the gateway's pools) both implement it, so the
+ * gateway's executors and s3migrate speak S3 through one set of checked calls.
+ */
+export interface S3Transport {
+  /**
+   * Sends one signed request. Resolves on 2xx, 304 and `okStatuses`; rejects with an
+   * {@link S3ClientError} for any other answer, an {@link S3ConnectionError} when no answer came.
+   */
+  request(input: S3RequestInput): Promise<S3Response>;
+  /** Maps an error answer to an {@link S3ClientError} scrubbed of the transport's secrets. */
+  errorFromAnswer(answer: {
+    status: number;
+    headers: Record<string, string>;
+    body: Buffer;
+    bucket?: string;
+    key?: string;
+  }): S3ClientError;
+}
+
 /** An S3 client for one endpoint. Create once and share: it owns a connection pool. */
-export class S3Client {
+export class S3Client implements S3Transport {
   /** The endpoint's origin, e.g. `http://127.0.0.1:9000`. */
   readonly origin: string;
   /** The region requests are signed for. */
@@ -143,7 +164,7 @@ export class S3Client {
     this.baseDelayMs = opts.retry?.baseDelayMs ?? 100;
     this.maxDelayMs = opts.retry?.maxDelayMs ?? 5_000;
     const t = opts.timeouts ?? {};
-    this.pool = createGuardedPool(this.origin, {
+    this.pool = new Pool(this.origin, {
       connections: opts.connections ?? 64,
       connect: {
         timeout: t.connectMs ?? 10_000,

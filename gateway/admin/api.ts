@@ -11,7 +11,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from "pino";
 import { S3Error } from "../../s3/errors.js";
 import { verifySigV4 } from "../../s3/sigv4-verify.js";
-import { ADMIN_PREFIX, type PublicBucketState } from "./protocol.js";
+import {
+  ADMIN_PREFIX,
+  NOT_CONFIRMED,
+  type PublicBucketState,
+  type PublicGatewayStatus,
+  type StateStatus,
+} from "./protocol.js";
 import type { GatewayConfig } from "../config.js";
 import {
   isBucketName,
@@ -207,13 +213,50 @@ export async function createAdminApi(options: AdminApiOptions): Promise<FastifyI
 
   const by = (req: FastifyRequest): string => actor.get(req) ?? "unknown";
 
-  app.get(`${ADMIN_PREFIX}/buckets`, async () => ({ buckets: store.list().map(publicState) }));
+  /** The version this gateway applied and the live gateways, for show and list. */
+  const status = async (): Promise<StateStatus> => {
+    const gateways: readonly PublicGatewayStatus[] = await store.liveGateways();
+    return { version: store.snapshot().version, gateways };
+  };
+
+  /**
+   * A change is acknowledged once every live gateway applied it (issue 12): otherwise one
+   * gateway could still route a bucket by its old mode after the admin was told it changed.
+   * A gateway that does not confirm within `state.confirmSeconds` makes the answer 504
+   * {@link NOT_CONFIRMED}: the change is durable and in force on the others, and the laggard
+   * either applies it at its next poll or, cut off from the store, refuses attached buckets
+   * once its lease runs out.
+   */
+  const confirmed = async (what: string): Promise<StateStatus> => {
+    const version = store.snapshot().version;
+    const pending = await store.waitForGateways(version, {
+      timeoutMs: config.state.confirmTimeoutMs,
+    });
+    if (pending.length > 0) {
+      const names = pending.map((g) => `${g.id} (at version ${g.appliedVersion})`).join(", ");
+      logger.warn(
+        { version, pending: pending.map((g) => g.id) },
+        "change not confirmed by every gateway",
+      );
+      throw new AdminError(
+        504,
+        NOT_CONFIRMED,
+        `${what} is saved (state version ${version}) but ${names} did not apply it within ${config.state.confirmTimeoutMs / 1000}s; it is in force on the other gateways, and a gateway cut off from the store refuses attached buckets (503) once its lease runs out`,
+      );
+    }
+    return status();
+  };
+
+  app.get(`${ADMIN_PREFIX}/buckets`, async () => ({
+    buckets: store.list().map(publicState),
+    ...(await status()),
+  }));
 
   app.get<{ Params: { bucket: string } }>(`${ADMIN_PREFIX}/buckets/:bucket`, async (req) => {
     const state = store.get(bucketParam(req.params.bucket));
     if (!state)
       throw new AdminError(404, "NotAttached", `bucket ${req.params.bucket} is not attached`);
-    return { bucket: publicState(state) };
+    return { bucket: publicState(state), ...(await status()) };
   });
 
   app.post<{ Params: { bucket: string } }>(
@@ -254,7 +297,8 @@ export async function createAdminApi(options: AdminApiOptions): Promise<FastifyI
         { bucket, sourceUrl, sourceBucket: input.sourceBucket, by: by(req) },
         "bucket attached",
       );
-      return reply.status(201).send({ bucket: publicState(saved) });
+      const applied = await confirmed(`attach of ${bucket}`);
+      return reply.status(201).send({ bucket: publicState(saved), ...applied });
     },
   );
 
@@ -305,14 +349,16 @@ export async function createAdminApi(options: AdminApiOptions): Promise<FastifyI
       { buckets: updated.map((s) => s.bucket), mode: change.mode, by: by(req) },
       "buckets updated",
     );
-    return { buckets: updated.map(publicState) };
+    const applied = await confirmed(`the update of ${updated.map((u) => u.bucket).join(", ")}`);
+    return { buckets: updated.map(publicState), ...applied };
   });
 
   app.delete<{ Params: { bucket: string } }>(`${ADMIN_PREFIX}/buckets/:bucket`, async (req) => {
     const bucket = bucketParam(req.params.bucket);
     const last = await store.detach(bucket, { by: by(req) });
     logger.info({ bucket, mode: last.mode, by: by(req) }, "bucket detached");
-    return { bucket: publicState(last) };
+    const applied = await confirmed(`detach of ${bucket}`);
+    return { bucket: publicState(last), ...applied };
   });
 
   return app;
@@ -486,6 +532,7 @@ const STATE_ERROR_STATUS: Readonly<Record<MigrationStateError["code"], number>> 
   NoBucketsMatched: 404,
   InvalidState: 400,
   CorruptStateFile: 500,
+  StoreUnavailable: 503,
 };
 
 function toAdminError(err: unknown): AdminError {

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { Agent, request } from "undici";
 import { signRequest } from "../../s3/sigv4-sign.js";
 import type { Credentials } from "../../s3/sigv4-types.js";
-import { ADMIN_PREFIX, type PublicBucketState } from "./protocol.js";
+import { ADMIN_PREFIX, type PublicBucketState, type StateStatus } from "./protocol.js";
 import type { MigrationMode } from "../state/transitions.js";
 
 /** Where the admin API is and how to sign for it. */
@@ -111,7 +111,23 @@ export class AdminClient {
 
   /** One bucket's state. */
   async show(bucket: string): Promise<PublicBucketState> {
-    return ((await this.#call("GET", bucketPath(bucket))) as { bucket: PublicBucketState }).bucket;
+    return (await this.showWithStatus(bucket)).bucket;
+  }
+
+  /** Every attached bucket, the answering gateway's state version and the live gateways. */
+  async listWithStatus(): Promise<StateStatus & { buckets: PublicBucketState[] }> {
+    const body = (await this.#call("GET", `${ADMIN_PREFIX}/buckets`)) as Partial<StateStatus> & {
+      buckets: PublicBucketState[];
+    };
+    return { buckets: body.buckets, version: body.version ?? 0, gateways: body.gateways ?? [] };
+  }
+
+  /** One bucket's state, the answering gateway's state version and the live gateways. */
+  async showWithStatus(bucket: string): Promise<StateStatus & { bucket: PublicBucketState }> {
+    const body = (await this.#call("GET", bucketPath(bucket))) as Partial<StateStatus> & {
+      bucket: PublicBucketState;
+    };
+    return { bucket: body.bucket, version: body.version ?? 0, gateways: body.gateways ?? [] };
   }
 
   /** Attaches a bucket; the gateway validates both sides before saving. */

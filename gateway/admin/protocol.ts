@@ -2,7 +2,7 @@
  * The admin API's wire contract, shared by the server (admin/api.ts) and its client
  * (admin/client.ts) without pulling the server's framework into the CLI.
  */
-import type { HistoryEntry } from "../state/store.js";
+import type { GatewayStatus, HistoryEntry } from "../state/store.js";
 import type { MigrationMode } from "../state/transitions.js";
 
 /** The path prefix of every admin endpoint; versioned so the CLI and gateway can evolve. */
@@ -27,3 +27,17 @@ export interface AdminErrorBody {
   readonly message: string;
   readonly rule?: string;
 }
+
+/** A gateway sharing the state store, as `show`, `list` and changes report it. */
+export type PublicGatewayStatus = GatewayStatus;
+
+/** What `list` (and `show`, with `bucket` instead of `buckets`) answers besides the buckets. */
+export interface StateStatus {
+  /** The state version the answering gateway has applied. */
+  readonly version: number;
+  /** The live gateways and the version each has applied. */
+  readonly gateways: readonly PublicGatewayStatus[];
+}
+
+/** The error code of a change that is durable but not yet applied by every live gateway. */
+export const NOT_CONFIRMED = "GatewaysNotConfirmed";

@@ -20,6 +20,9 @@ import { verifySigV4 } from "../../s3/sigv4-verify.js";
 import { isSigV2Request, verifySigV2 } from "../../s3/sigv2-verify.js";
 import { InvalidPercentEncodingError, percentDecode } from "../../s3/uri-encode.js";
 import { bucketGlobToRegExp, type CredentialConfig, type GatewayConfig } from "../config.js";
+import { isWriteRequest } from "./operation-traits.js";
+
+export { isWriteRequest } from "./operation-traits.js";
 
 /** A credential ready for per-request checks (its bucket globs compiled once). */
 export interface S3Principal {
@@ -99,20 +102,6 @@ export function principalAllowsBucket(principal: S3Principal, bucket: string): b
   return patterns === undefined || patterns.some((p) => p.test(bucket));
 }
 
-/**
- * Operations that only read although their method is not GET/HEAD. SelectObjectContent is a
- * POST that reads an object; IAM authorises it as `s3:GetObject`
- * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_SelectObjectContent.html).
- */
-const READ_ONLY_POSTS: ReadonlySet<string> = new Set(["SelectObjectContent"]);
-
-/** Whether a request changes data: every method but GET and HEAD, except read-only POSTs. */
-export function isWriteRequest(method: string, operation: string): boolean {
-  if (method === "GET" || method === "HEAD") return false;
-  if (method === "POST" && READ_ONLY_POSTS.has(operation)) return false;
-  return true;
-}
-
 /** A parsed `x-amz-copy-source` header. */
 export interface CopySource {
   /** The decoded source bucket. */
@@ -152,6 +141,7 @@ function invalidCopySource(): S3Error {
 export interface AuthorizeInput {
   readonly principal: S3Principal;
   readonly method: string;
+  /** The operation ({@link S3Operation}; any other name is judged by its method). */
   readonly operation: string;
   /** The addressed bucket; undefined for service-level requests. */
   readonly bucket: string | undefined;

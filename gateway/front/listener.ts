@@ -4,10 +4,11 @@
  * framework's parsing would get in the way of.
  *
  * A request goes through one concern per file: addressing (front/addressing), authentication and
- * authorization (front/auth), routing (routing/route, a pure function of the bucket's state), the
- * re-signed upstream request (upstream/backends), and the answer (front/respond). Nothing is read from the
- * body and nothing reaches a backend before the request is authenticated, authorized and routed;
- * `Expect: 100-continue` is answered only then.
+ * authorization (front/auth), classification (front/operations), the facts routing needs
+ * (execute/facts), routing to a plan (routing/route, a pure function), the plan's executor
+ * (execute/), and the one responder (front/respond). Nothing is read from the body and nothing
+ * reaches a backend with it before the request is authenticated, authorized and routed;
+ * `Expect: 100-continue` is answered only when an executor takes the body.
  *
  * Limits: bounded header size and header time; no whole-request time cap (it would kill a
  * 5 GiB upload) but a socket idle timeout and a minimum upload rate; keep-alive.
@@ -20,56 +21,39 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
-import type { Readable } from "node:stream";
-import { finished } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { S3ConnectionError } from "../../s3/client-errors.js";
-import { parseTrailerHeader } from "../../s3/aws-chunked.js";
-import type { ChecksumAlgorithm } from "../../s3/checksums.js";
-import { readBounded } from "../../s3/client.js";
 import { DEFAULT_COMPLETE_XML_LIMIT } from "../../s3/xml-core.js";
-import { parseCompleteMultipartUpload, parseDeleteRequest } from "../../s3/xml-documents.js";
 import { renderErrorXml, S3Error, toS3Error } from "../../s3/errors.js";
-import { verifiedBody } from "../../s3/request-body.js";
-import { parseRawQuery, UNSIGNED_PAYLOAD } from "../../s3/sigv4-canonical.js";
-import type { PayloadMode } from "../../s3/sigv4-types.js";
-import { uriEncode } from "../../s3/uri-encode.js";
-import { classifyOperation } from "./operations.js";
-import { route, type Route } from "../routing/route.js";
+import { parseRawQuery } from "../../s3/sigv4-canonical.js";
+import type { ExecContext } from "../execute/context.js";
+import { execute } from "../execute/execute.js";
+import { gatherFacts, UploadHomes } from "../execute/facts.js";
+import type { WriteConditions } from "../routing/facts.js";
+import { route } from "../routing/route.js";
+import {
+  BackendRegistry,
+  DEFAULT_BACKEND_TIMEOUTS,
+  type BackendTimeouts,
+} from "../upstream/backends.js";
+import { upstreamQuery, upstreamRequestHeaders } from "../upstream/headers.js";
 import { addressingRules, resolveAddress, type AddressingRules } from "./addressing.js";
 import {
   authenticate,
   authorize,
   credentialIndex,
   parseCopySource,
-  principalAllowsBucket,
-  type CopySource,
   type CredentialIndex,
-  type S3Principal,
 } from "./auth.js";
-import {
-  BackendRegistry,
-  DEFAULT_BACKEND_TIMEOUTS,
-  sendUpstream,
-  type BackendTimeouts,
-} from "../upstream/backends.js";
-import { upstreamQuery, upstreamRequestHeaders } from "../upstream/headers.js";
-import { withTrailingChecksum } from "../upstream/trailer.js";
+import { clientBody, hasRequestBody } from "./client-body.js";
+import { traitsOf } from "./operation-traits.js";
+import { classifyOperation } from "./operations.js";
 import { createS3Metrics, OTHER_BUCKET_LABEL, type S3Metrics } from "./request-metrics.js";
-import {
-  backendError,
-  filterListBuckets,
-  isErrorStatus,
-  relaySuccess,
-  sendBody,
-  sendError,
-  type AnswerContext,
-} from "./respond.js";
+import { respond, sendError } from "./respond.js";
 import type { RunningListener, S3ListenerContext, S3ListenerFactory } from "../server.js";
 import { watchCertificates, type TlsReloader } from "./tls-reload.js";
 import { isPostObjectRequest, postObject } from "./post-object.js";
-import type { MigrationStateSnapshot } from "../state/store.js";
 
 /** Tunables of the S3 listener; every field has a default. */
 export interface S3ListenerOptions {
@@ -136,6 +120,8 @@ interface ListenerState {
   readonly backends: BackendRegistry;
   readonly metrics: S3Metrics;
   readonly logger: Logger;
+  /** Where multipart uploads of migrate-mode buckets live (execute/facts). */
+  readonly uploadHomes: UploadHomes;
   readonly minUploadRate: { readonly bytesPerSecond: number; readonly windowMs: number };
   readonly maxHeaderBytes: number;
   readonly maxXmlBodyBytes: { readonly deleteObjects: number; readonly completeMultipart: number };
@@ -170,6 +156,7 @@ export async function startS3Listener(
     backends,
     metrics: createS3Metrics(context.registry),
     logger: context.logger.child({ component: "s3" }),
+    uploadHomes: new UploadHomes(),
     minUploadRate: o.minUploadRate,
     maxHeaderBytes: o.maxHeaderBytes,
     maxXmlBodyBytes: o.maxXmlBodyBytes,
@@ -285,7 +272,10 @@ interface RequestRecord {
   bucketLabel: string;
   mode: string;
   operation: string;
-  backend: string;
+  /** The plan's kind (`single`, `fallback`…), once routed. */
+  plan: string;
+  /** Every backend the request touched, in order. */
+  backends: ("target" | "source")[];
   bytesIn: number;
   bytesOut: number;
   /** Request body bytes received on the wire so far (what an aborted upload logs as bytesIn). */
@@ -313,7 +303,8 @@ async function handle(
     bucketLabel: OTHER_BUCKET_LABEL,
     mode: "none",
     operation: "Unknown",
-    backend: "none",
+    plan: "none",
+    backends: [],
     bytesIn: 0,
     bytesOut: 0,
     bodyBytesSeen: 0,
@@ -404,147 +395,87 @@ async function handle(
     const bucketState =
       address.bucket === undefined ? undefined : snapshot.buckets.get(address.bucket);
     if (bucketState !== undefined) record.bucketLabel = bucketState.bucket;
-    const decision = route({
-      state: bucketState,
-      bucket: address.bucket,
-      operation,
-      role: principal.credential.role,
-      method,
-    });
-    record.mode = decision.mode;
-    if (decision.backend === "refuse") {
-      throw new S3Error(decision.code, { message: `Refused: ${decision.reason}.` });
-    }
-    const backend =
-      decision.backend === "target"
-        ? state.backends.target
-        : state.backends.source(decision.source);
-    record.backend = backend.name;
-
-    const headers = upstreamRequestHeaders(req.rawHeaders);
-    if (copySource !== undefined) {
-      headers["x-amz-copy-source"] = rewriteCopySource(state, {
-        copySource,
-        original: copyHeader as string,
-        destination: decision,
-        snapshot,
-        principal,
+    // State store freshness (issue 12): a gateway that could not confirm its state within its
+    // lease may hold a stale mode; other gateways no longer wait for it, so it must not act on
+    // an attached bucket. Detached buckets do not depend on the state and keep working.
+    if (bucketState !== undefined && !state.context.store.isFresh()) {
+      throw new S3Error("ServiceUnavailable", {
+        message: "The gateway cannot confirm this bucket's migration state; retry shortly.",
       });
     }
+
     let query: [string, string][];
     try {
       query = upstreamQuery(parseRawQuery(address.rawQuery));
     } catch {
       throw new S3Error("InvalidURI");
     }
-
-    // The body: verified (and aws-chunked decoded) as it streams, with its exact length.
-    let body: Readable | Buffer | undefined;
-    let contentLength: number | undefined;
-    /** The verified plain body when `body` re-frames it (upstream/trailer). */
-    let verifiedStream: Readable | undefined;
-    let upstreamLength: number | undefined;
-    let payloadHash =
-      verified.payload === "hex" && verified.payloadSha256 !== undefined
-        ? verified.payloadSha256
-        : UNSIGNED_PAYLOAD;
-    const hasBody = verified.payload.startsWith("streaming-") || hasRequestBody(req);
-    if (hasBody) {
-      const vb = verifiedBody(verified, bodyHeaders(req), req);
-      if (vb.contentLength === undefined) {
-        throw new S3Error("MissingContentLength");
-      }
-      const xmlCap = xmlBodyCap(state, operation);
-      // An oversized XML body is refused from its announced length, before a byte is read
-      // (the exact length is enforced while decoding, so it cannot grow past it).
-      if (xmlCap !== undefined && vb.contentLength > xmlCap) {
-        throw new S3Error("MaxMessageLengthExceeded", {
-          message: `Your request was too large: ${operation} accepts at most ${xmlCap} bytes of XML.`,
-        });
-      }
-      if (options.expectContinue) res.writeContinue();
-      bodyStarted = true;
-      // verifiedBody has piped `req` already, so this listener takes nothing from it.
-      req.on("data", (chunk: Buffer) => {
-        record.bodyBytesSeen += chunk.length;
-      });
-      watchUploadRate(state, req, abort);
-      if (xmlCap !== undefined) {
-        // Small and bounded: read whole (every body check passes first), then validated as S3
-        // does (DeleteObjects names 1 to 1,000 keys, Complete 1 to 10,000 parts) so the
-        // backend never sees what S3 would refuse.
-        const xml = await readBounded(vb.body, xmlCap + 1);
-        validateXmlBody(operation, xml, xmlCap);
-        body = xml;
-      } else if (vb.contentLength === 0) {
-        // Nothing is held back for an empty body: wait for every check before sending.
-        vb.body.resume();
-        await finished(vb.body);
-        body = Buffer.alloc(0);
-      } else {
-        body = vb.body;
-        vb.body.once("error", (err) => abort.abort(err));
-      }
-      contentLength = vb.contentLength;
-      const trailer =
-        trailerAlgorithm(verified.payload, req) ??
-        integrityTrailer(operation, verified.payload, req);
-      if (trailer !== undefined && !Buffer.isBuffer(body) && contentLength > 0) {
-        // The client's trailing checksum goes on to the backend in our own trailer (upstream/trailer).
-        verifiedStream = body;
-        const t = withTrailingChecksum(body, {
-          decodedLength: contentLength,
-          algorithm: trailer,
-        });
-        Object.assign(headers, t.headers);
-        body = t.body;
-        upstreamLength = t.contentLength;
-        payloadHash = t.payloadHash;
-      }
-    } else {
-      if (options.expectContinue) res.writeContinue();
-      if (method === "PUT" || method === "POST") contentLength = 0;
-    }
-
-    const upstream = await sendUpstream(backend, {
+    const exec: ExecContext = {
+      requestId,
       method,
-      bucket: decision.bucket,
+      operation,
+      traits: traitsOf(operation),
+      bucket: address.bucket,
       key: address.key,
       query,
-      headers,
-      body,
-      contentLength: upstreamLength ?? contentLength,
-      payloadHash,
+      headers: upstreamRequestHeaders(req.rawHeaders),
+      copySource:
+        copySource === undefined ? undefined : { ...copySource, header: copyHeader as string },
+      principal,
+      snapshot,
+      backends: state.backends,
+      body: clientBody({
+        req,
+        res,
+        verified,
+        operation,
+        expectContinue: options.expectContinue,
+        maxXmlBodyBytes: state.maxXmlBodyBytes,
+        abort,
+        onStart: () => {
+          bodyStarted = true;
+          // verifiedBody has piped `req` already, so this listener takes nothing from it.
+          req.on("data", (chunk: Buffer) => {
+            record.bodyBytesSeen += chunk.length;
+          });
+          watchUploadRate(state, req, abort);
+        },
+      }),
       signal: abort.signal,
+      abort: (reason) => abort.abort(reason),
+      keys: state.context.store,
+      metrics: state.metrics.migrate,
+      logger: state.logger,
+      touch: (backend) => {
+        if (!record.backends.includes(backend)) record.backends.push(backend);
+      },
+      addBytesIn: (bytes) => {
+        record.bytesIn += bytes;
+      },
+    };
+
+    // Facts first (where an upload lives, where a conditionally written key is), without
+    // reading the body; then the pure routing decision; then its one executor.
+    const facts =
+      bucketState === undefined
+        ? {}
+        : await gatherFacts(exec, bucketState, principal, state.uploadHomes);
+    const plan = route({
+      state: bucketState,
+      bucket: address.bucket,
+      operation,
+      role: principal.credential.role,
+      method,
+      facts,
+      conditions: writeConditions(req),
     });
-    record.bytesIn = contentLength ?? 0;
-    const answer: AnswerContext = ctx;
-    if (isErrorStatus(upstream.statusCode)) {
-      const { error, headers: kept } = await backendError(upstream, {
-        secrets: backend.secrets,
-        hasKey: address.key !== undefined,
-      });
-      if (hasBody && body !== undefined && !Buffer.isBuffer(body)) body.destroy();
-      verifiedStream?.destroy();
-      sendError(res, error, answer, {
-        headers: kept,
-        closeConnection: hasBody && !req.complete,
-      });
-      return;
-    }
-    if (
-      operation === "ListBuckets" &&
-      upstream.statusCode === 200 &&
-      principal.bucketPatterns !== undefined
-    ) {
-      const filtered = await filterListBuckets(upstream, (b) =>
-        principalAllowsBucket(principal, b),
-      );
-      record.bytesOut = filtered.length;
-      sendBody(res, 200, filtered, answer, "application/xml");
-      return;
-    }
-    relaySuccess(res, upstream, answer, {
+    record.mode = plan.mode;
+    record.plan = plan.kind;
+    const result = await execute(exec, plan);
+    respond(res, result, ctx, {
+      secrets: result.kind === "upstream" ? result.backend.secrets : [],
+      hasKey: address.key !== undefined,
+      closeConnection: exec.body.present && !req.complete,
       onDone: (bytesOut) => {
         record.bytesOut = bytesOut;
       },
@@ -568,54 +499,14 @@ async function handle(
   }
 }
 
-/** The checksum algorithm of an aws-chunked body's trailer, or undefined. */
-function trailerAlgorithm(
-  payload: PayloadMode,
-  req: IncomingMessage,
-): ChecksumAlgorithm | undefined {
-  if (payload !== "streaming-signed-trailer" && payload !== "streaming-unsigned-trailer") {
-    return undefined;
-  }
-  const value = req.headers["x-amz-trailer"];
-  // verifiedBody has already refused a trailer header S3 would not accept.
-  return typeof value === "string" ? parseTrailerHeader(value) : undefined;
-}
-
-/**
- * The checksum the gateway adds, in its own aws-chunked trailer, to a PutObject body that
- * carries no integrity of its own (no hex payload hash, Content-MD5 or x-amz-checksum-*:
- * unsigned, presigned, aws-chunked without trailer). Some backends commit whatever arrived when
- * a connection drops before Content-Length is reached (versitygw 1.8 posix does): a client that
- * went away mid-upload would replace a good object with a truncated one. With the body framed
- * as aws-chunked and the checksum in a trailer sent only after the last verified byte, a cut
- * body lacks its final chunk and trailer and is invalid to the backend, whatever it does on a
- * dropped connection. CRC32 is the cheapest algorithm both backends verify.
- */
-function integrityTrailer(
-  operation: string,
-  payload: PayloadMode,
-  req: IncomingMessage,
-): ChecksumAlgorithm | undefined {
-  if (operation !== "PutObject" || payload === "hex") return undefined;
-  if (req.headers["content-md5"] !== undefined) return undefined;
-  for (const name of Object.keys(req.headers)) {
-    if (name.startsWith("x-amz-checksum-")) return undefined;
-  }
-  return "CRC32";
-}
-
-/** The XML body cap of an operation whose body the gateway validates, or undefined. */
-function xmlBodyCap(state: ListenerState, operation: string): number | undefined {
-  if (operation === "DeleteObjects") return state.maxXmlBodyBytes.deleteObjects;
-  if (operation === "CompleteMultipartUpload") return state.maxXmlBodyBytes.completeMultipart;
-  return undefined;
-}
-
-/** Throws MalformedXML for a DeleteObjects or CompleteMultipartUpload body S3 would refuse. */
-function validateXmlBody(operation: string, xml: Buffer, maxBytes: number): void {
-  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html: up to 1,000 keys.
-  if (operation === "DeleteObjects") parseDeleteRequest(xml, { maxBytes });
-  else parseCompleteMultipartUpload(xml, { maxBytes });
+/** The client's write conditions, for conditional writes in migrate mode. */
+function writeConditions(req: IncomingMessage): WriteConditions {
+  const ifMatch = req.headers["if-match"];
+  const ifNoneMatch = req.headers["if-none-match"];
+  return {
+    ...(typeof ifMatch === "string" ? { ifMatch } : {}),
+    ...(typeof ifNoneMatch === "string" ? { ifNoneMatch } : {}),
+  };
 }
 
 /** The reason a request is aborted with when its client's connection closed first. */
@@ -672,90 +563,6 @@ function answerableError(err: unknown, signal: AbortSignal): S3Error {
   return toS3Error(err);
 }
 
-/** Whether the request announces a body (a length or chunked transfer coding). */
-function hasRequestBody(req: IncomingMessage): boolean {
-  return (
-    req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined
-  );
-}
-
-/** The headers verifiedBody needs, parsed from the request. */
-function bodyHeaders(req: IncomingMessage): Parameters<typeof verifiedBody>[1] {
-  const h = req.headers;
-  const lengthOf = (v: string | string[] | undefined, name: string): number | undefined => {
-    if (v === undefined) return undefined;
-    if (typeof v !== "string" || !/^\d{1,16}$/.test(v)) {
-      throw new S3Error("InvalidArgument", {
-        message: `${name} must be a non-negative integer.`,
-        extra: { ArgumentName: name },
-      });
-    }
-    return Number(v);
-  };
-  const checksums: Record<string, string> = {};
-  for (const [name, value] of Object.entries(h)) {
-    if (
-      (name === "content-md5" || name.startsWith("x-amz-checksum-")) &&
-      typeof value === "string"
-    ) {
-      checksums[name] = value;
-    }
-  }
-  const contentLength = lengthOf(h["content-length"], "Content-Length");
-  const decoded = lengthOf(h["x-amz-decoded-content-length"], "x-amz-decoded-content-length");
-  const trailer = h["x-amz-trailer"];
-  return {
-    ...(contentLength === undefined ? {} : { contentLength }),
-    ...(decoded === undefined ? {} : { decodedContentLength: decoded }),
-    ...(typeof trailer === "string" ? { trailer } : {}),
-    checksums,
-  };
-}
-
-/**
- * The `x-amz-copy-source` to send upstream. Both buckets on the target: unchanged. Both on the
- * same source (same endpoint and credential): the copy source bucket becomes its source bucket
- * name. A copy across backends (a forward-mode bucket and a target bucket, or two different
- * sources) cannot be done by one backend: NotImplemented.
- */
-function rewriteCopySource(
-  state: ListenerState,
-  input: {
-    readonly copySource: CopySource;
-    readonly original: string;
-    readonly destination: Exclude<Route, { backend: "refuse" }>;
-    readonly snapshot: MigrationStateSnapshot;
-    readonly principal: S3Principal;
-  },
-): string {
-  const { copySource, destination } = input;
-  const from = route({
-    state: input.snapshot.buckets.get(copySource.bucket),
-    bucket: copySource.bucket,
-    operation: "GetObject",
-    role: input.principal.credential.role,
-    method: "GET",
-  });
-  if (from.backend === "refuse")
-    throw new S3Error(from.code, { message: `Refused: ${from.reason}.` });
-  if (from.backend === "target" && destination.backend === "target") return input.original;
-  if (from.backend === "source" && destination.backend === "source") {
-    const a = state.backends.source(from.source);
-    const b = state.backends.source(destination.source);
-    if (
-      a.origin === b.origin &&
-      a.pool === b.pool &&
-      a.credentials.accessKeyId === b.credentials.accessKeyId
-    ) {
-      return `/${uriEncode(from.bucket)}/${copySource.rawRest}`;
-    }
-  }
-  throw new S3Error("NotImplemented", {
-    message:
-      "Copying between a bucket in forward mode and a bucket on another backend is not supported by this gateway; copy through the client (GET then PUT).",
-  });
-}
-
 /**
  * Cuts a request body that arrives slower than the minimum rate: the socket idle timeout
  * catches a body that stops, this catches one that trickles (slowloris).
@@ -802,13 +609,14 @@ function finish(
 ): void {
   state.inFlight--;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const backend = record.backends.length === 0 ? "none" : record.backends.join("+");
   const status = res.writableFinished ? res.statusCode : res.headersSent ? res.statusCode : 499;
   state.metrics.observe(
     {
       bucket: record.bucketLabel,
       mode: record.mode,
       operation: record.operation,
-      backend: record.backend,
+      backend,
       status,
     },
     seconds,
@@ -824,7 +632,9 @@ function finish(
       bucket: record.bucket,
       mode: record.mode,
       operation: record.operation,
-      backend: record.backend,
+      plan: record.plan,
+      backend,
+      backends: record.backends,
       status,
       aborted: !res.writableFinished,
       bytesIn: record.bytesIn > 0 ? record.bytesIn : record.bodyBytesSeen,

@@ -10,6 +10,10 @@
  * (`UnknownBucketOperation`…) so it is never mistaken for a listing or a plain object read.
  */
 
+import type { S3Operation } from "./operation-traits.js";
+
+export type { S3Operation } from "./operation-traits.js";
+
 /** The request facts classification needs. */
 export interface OperationInput {
   /** HTTP method, upper case. */
@@ -24,7 +28,7 @@ export interface OperationInput {
   readonly hasCopySource: boolean;
 }
 
-type Table = Readonly<Record<string, string>>;
+type Table = Readonly<Record<string, S3Operation>>;
 
 // Sub-resource → operation, per level and method. Order matters only where two sub-resources
 // can appear together; those cases are handled in code below.
@@ -91,11 +95,33 @@ const BUCKET_POST: Table = {
 
 // Bucket configurations addressed by `?<kind>&id=…`: with an id one configuration, without it
 // the List… form (GET only).
-const BUCKET_ID_CONFIGS: Readonly<Record<string, string>> = {
-  analytics: "BucketAnalyticsConfiguration",
-  inventory: "BucketInventoryConfiguration",
-  metrics: "BucketMetricsConfiguration",
-  "intelligent-tiering": "BucketIntelligentTieringConfiguration",
+const BUCKET_ID_CONFIGS: Readonly<
+  Record<string, { get: S3Operation; list: S3Operation; put: S3Operation; delete: S3Operation }>
+> = {
+  analytics: {
+    get: "GetBucketAnalyticsConfiguration",
+    list: "ListBucketAnalyticsConfigurations",
+    put: "PutBucketAnalyticsConfiguration",
+    delete: "DeleteBucketAnalyticsConfiguration",
+  },
+  inventory: {
+    get: "GetBucketInventoryConfiguration",
+    list: "ListBucketInventoryConfigurations",
+    put: "PutBucketInventoryConfiguration",
+    delete: "DeleteBucketInventoryConfiguration",
+  },
+  metrics: {
+    get: "GetBucketMetricsConfiguration",
+    list: "ListBucketMetricsConfigurations",
+    put: "PutBucketMetricsConfiguration",
+    delete: "DeleteBucketMetricsConfiguration",
+  },
+  "intelligent-tiering": {
+    get: "GetBucketIntelligentTieringConfiguration",
+    list: "ListBucketIntelligentTieringConfigurations",
+    put: "PutBucketIntelligentTieringConfiguration",
+    delete: "DeleteBucketIntelligentTieringConfiguration",
+  },
 };
 
 const OBJECT_GET: Table = {
@@ -163,7 +189,7 @@ export const UNKNOWN_OPERATIONS = {
   service: "UnknownServiceOperation",
   bucket: "UnknownBucketOperation",
   object: "UnknownObjectOperation",
-} as const;
+} as const satisfies Record<string, S3Operation>;
 
 /** Returns the parameter names of a raw query string, undecoded except for `%XX`, in order. */
 export function queryParamNames(rawQuery: string): Map<string, string> {
@@ -181,7 +207,7 @@ export function queryParamNames(rawQuery: string): Map<string, string> {
 }
 
 /** Classifies one request into its S3 operation name. */
-export function classifyOperation(input: OperationInput): string {
+export function classifyOperation(input: OperationInput): S3Operation {
   const params = queryParamNames(input.rawQuery);
   const method = input.method.toUpperCase();
   const has = (name: string): boolean => params.has(name);
@@ -193,14 +219,11 @@ export function classifyOperation(input: OperationInput): string {
   }
 
   if (input.key === undefined || input.key === "") {
-    for (const [kind, suffix] of Object.entries(BUCKET_ID_CONFIGS)) {
+    for (const [kind, names] of Object.entries(BUCKET_ID_CONFIGS)) {
       if (!has(kind)) continue;
-      if (method === "GET")
-        return has("id")
-          ? `Get${suffix}`
-          : `List${suffix.replace(/Configuration$/, "Configurations")}`;
-      if (method === "PUT") return `Put${suffix}`;
-      if (method === "DELETE") return `Delete${suffix}`;
+      if (method === "GET") return has("id") ? names.get : names.list;
+      if (method === "PUT") return names.put;
+      if (method === "DELETE") return names.delete;
       return UNKNOWN_OPERATIONS.bucket;
     }
     switch (method) {
@@ -259,7 +282,7 @@ export function classifyOperation(input: OperationInput): string {
   }
 }
 
-function firstMatch(table: Table, params: ReadonlyMap<string, string>): string | undefined {
+function firstMatch(table: Table, params: ReadonlyMap<string, string>): S3Operation | undefined {
   for (const name of params.keys()) {
     // Own properties only: a parameter named `constructor` must not find Object's.
     if (Object.hasOwn(table, name)) return table[name];
@@ -270,9 +293,9 @@ function firstMatch(table: Table, params: ReadonlyMap<string, string>): string |
 function orUnknown(
   params: ReadonlyMap<string, string>,
   table: Table,
-  fallback: string,
+  fallback: S3Operation,
   level: "bucket" | "object",
-): string {
+): S3Operation {
   return hasUnknownSubresource(params, table) ? UNKNOWN_OPERATIONS[level] : fallback;
 }
 

@@ -93,7 +93,8 @@ export interface PostObjectDeps {
 export interface PostObjectFacts {
   accessKeyId: string | undefined;
   mode: string;
-  backend: string;
+  plan: string;
+  backends: ("target" | "source")[];
   bucketLabel: string;
   bytesIn: number;
 }
@@ -167,23 +168,33 @@ export async function postObject(
     now: deps.now ?? new Date(),
   });
 
-  // Routing: PostObject writes like PutObject (migrate mode: the target, DESIGN 3.3).
+  // Routing: PostObject writes like an unconditional PutObject (not attached, ready → target;
+  // forward → source; migrate → target, DESIGN 3.3).
   const bucketState = deps.snapshot.buckets.get(input.bucket);
   if (bucketState !== undefined) input.facts.bucketLabel = bucketState.bucket;
-  const decision = route({
+  const plan = route({
     state: bucketState,
     bucket: input.bucket,
     operation: "PutObject",
     role: principal.credential.role,
     method: "PUT",
   });
-  input.facts.mode = decision.mode;
-  if (decision.backend === "refuse") {
-    throw new S3Error(decision.code, { message: `Refused: ${decision.reason}.` });
+  input.facts.mode = plan.mode;
+  input.facts.plan = plan.kind;
+  if (plan.kind === "refuse") {
+    throw new S3Error(plan.code, { message: `Refused: ${plan.reason}.` });
   }
+  if (plan.kind !== "single") {
+    // A migration write (the migrator in migrate mode) needs the copier's conditional path;
+    // s3migrate never sends forms.
+    throw new S3Error("AccessDenied", {
+      message: "Browser-form uploads are not accepted for this credential in this mode.",
+    });
+  }
+  const decision = plan;
   const backend: Backend =
     decision.backend === "target" ? deps.backends.target : deps.backends.source(decision.source);
-  input.facts.backend = backend.name;
+  if (!input.facts.backends.includes(backend.name)) input.facts.backends.push(backend.name);
 
   const dir = await mkdtemp(join(deps.spoolDir ?? tmpdir(), "s3gw-post-"));
   try {

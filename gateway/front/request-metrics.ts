@@ -8,6 +8,7 @@
  * and authentication failures are counted by error code only.
  */
 import { Counter, Histogram, type Registry } from "prom-client";
+import { createMigrateMetrics, type MigrateMetrics } from "../execute/metrics.js";
 
 /** The labels of one finished request. */
 export interface RequestLabels {
@@ -24,6 +25,8 @@ export interface S3Metrics {
   observe(labels: RequestLabels, seconds: number, bytesIn: number, bytesOut: number): void;
   /** Counts one refused authentication. */
   authFailure(code: string): void;
+  /** The migrate-mode plans' own metrics. */
+  readonly migrate: MigrateMetrics;
 }
 
 /** Label value for buckets that are not attached. */
@@ -78,5 +81,6 @@ export function createS3Metrics(registry: Registry): S3Metrics {
     authFailure(code) {
       authFailures.inc({ code });
     },
+    migrate: createMigrateMetrics(registry),
   };
 }

@@ -1,7 +1,7 @@
 /**
- * The one place that writes S3 answers (STYLE rule 4): our own errors, backend errors
- * re-rendered as ours, relayed successes, and the filtered ListBuckets document. Every answer
- * carries our `x-amz-request-id`.
+ * The one place that writes S3 answers (STYLE rule 4): an executor's result (a relayed backend
+ * answer, our own error, a document the gateway composed), and the errors of the front end
+ * itself. Every answer carries our `x-amz-request-id`.
  *
  * A backend's error body is never relayed: S3 servers echo the service access key, the
  * StringToSign and the CanonicalRequest in it (PITFALLS.md, "URLs and hosts"). Only its code
@@ -13,6 +13,7 @@ import { readBodyLimited, readBounded } from "../../s3/client.js";
 import { errorFromAnswer } from "../../s3/client-errors.js";
 import { renderErrorXml, S3Error } from "../../s3/errors.js";
 import { buildListAllMyBucketsResult, parseListAllMyBucketsResult } from "../../s3/xml.js";
+import type { ExecResult } from "../execute/result.js";
 import { ERROR_HEADERS_KEPT, relayedResponseHeaders } from "../upstream/headers.js";
 
 /** What every answer needs to know about its request. */
@@ -186,4 +187,77 @@ export function sendBody(
     "content-length": String(body.length),
   });
   res.end(body);
+}
+
+/** Options for {@link respond}. */
+export interface RespondOptions {
+  /** Secrets to scrub from a backend's error (the answering backend's service secret). */
+  readonly secrets: readonly string[];
+  /** Whether the request addressed an object (shapes the error code of a body-less 404). */
+  readonly hasKey: boolean;
+  /** Close the connection after an error answer (the request body was not fully read). */
+  readonly closeConnection: boolean;
+  /** Called with the number of body bytes written once the answer ends. */
+  readonly onDone: (bytesOut: number) => void;
+}
+
+/** Writes an executor's result: the only way an executor's outcome reaches the client. */
+export function respond(
+  res: ServerResponse,
+  result: ExecResult,
+  ctx: AnswerContext,
+  options: RespondOptions,
+): void {
+  switch (result.kind) {
+    case "error":
+      sendError(res, result.error, ctx, {
+        ...(result.headers === undefined ? {} : { headers: result.headers }),
+        closeConnection: options.closeConnection,
+      });
+      return;
+    case "document": {
+      const headers: Record<string, string> = {
+        ...result.headers,
+        "x-amz-request-id": ctx.requestId,
+      };
+      if (Buffer.isBuffer(result.body)) {
+        headers["content-length"] = String(result.body.length);
+        res.writeHead(result.status, headers);
+        res.end(ctx.method === "HEAD" ? undefined : result.body);
+        options.onDone(result.body.length);
+        return;
+      }
+      res.writeHead(result.status, headers);
+      let bytes = 0;
+      const body = result.body;
+      body.on("data", (chunk: Buffer) => {
+        bytes += chunk.length;
+      });
+      // A failure in the middle of a composed stream must abort the connection.
+      body.once("error", (err) => res.destroy(err));
+      res.once("close", () => {
+        if (!res.writableFinished) body.destroy();
+        options.onDone(bytes);
+      });
+      body.pipe(res);
+      return;
+    }
+    case "upstream": {
+      const { upstream } = result;
+      if (isErrorStatus(upstream.statusCode)) {
+        void backendError(upstream, { secrets: options.secrets, hasKey: options.hasKey }).then(
+          ({ error, headers }) => {
+            sendError(res, error, ctx, {
+              headers: { ...headers, ...result.headers },
+              closeConnection: options.closeConnection,
+            });
+          },
+        );
+        return;
+      }
+      for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
+      relaySuccess(res, upstream, ctx, { onDone: (bytes) => options.onDone(bytes) });
+      return;
+    }
+  }
 }

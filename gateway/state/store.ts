@@ -1,17 +1,16 @@
 /**
  * The migration state: per bucket, where its source lives, the source credential and CA, the
- * mode, and the history of transitions (DESIGN 3.5).
+ * mode, and the history of transitions (DESIGN 3.5); the gateways sharing it; and the per-key
+ * records migrate mode needs (tombstones of client deletes, claims of in-flight migration
+ * writes).
  *
- * The file implementation keeps one JSON document. A change is durable before its promise
- * resolves: the new document goes to a temp file in the same directory, created 0600 (it holds
- * secrets), fsynced, renamed over the old file (rename(2) is atomic within a file system), and
- * the directory is fsynced so the rename itself survives a crash. Writers are serialised by a
- * mutex, and readers see immutable snapshots swapped in one assignment: a routing decision sees
- * the old state or the new one, never a mix.
+ * {@link MigrationStateStore} is the seam the gateway uses. One implementation
+ * (state/cached-store.ts) caches the bucket states in memory, so the request path never waits
+ * on the store, and keeps that cache current by polling the state version of an engine
+ * (state/engine.ts): SQLite (state/sqlite-engine.ts) or PostgreSQL (state/postgres-engine.ts).
+ * The pure rules of a change (this file) are shared by both engines: an engine runs them inside
+ * one write transaction, so a change is atomic and durable before its promise resolves.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import {
   checkTransition,
   isIrreversible,
@@ -86,26 +85,117 @@ export interface MigrationStateSnapshot {
   readonly buckets: ReadonlyMap<string, BucketMigrationState>;
 }
 
+/** A gateway sharing the store, as its last heartbeat described it. */
+export interface GatewayStatus {
+  /** `state.gatewayId`, by default `host:pid`. */
+  readonly id: string;
+  /** The state version the gateway has loaded and routes by. */
+  readonly appliedVersion: number;
+  /** ISO 8601 time of its last heartbeat (the store's clock). */
+  readonly lastSeen: string;
+  /** ISO 8601 time it joined. */
+  readonly startedAt: string;
+  /** Its lease in milliseconds: it counts as live this long after its last heartbeat. */
+  readonly leaseMs: number;
+}
+
+/** Whether a migration write could claim a key. */
+export type ClaimOutcome = "claimed" | "tombstoned";
+
+/** An unexpired claim of a migration write on one key. */
+export interface ActiveClaim {
+  readonly claimId: string;
+  /** Milliseconds since the epoch (the store's clock) after which the claim is void. */
+  readonly expiresAtMs: number;
+}
+
+/**
+ * The per-key records of migrate mode (DESIGN 3.3, PITFALLS "Migrate mode"): a tombstone is
+ * written durably before a client DELETE goes out, and a migration write first claims its key,
+ * which fails once the key is tombstoned. Claim and tombstone are atomic with respect to each
+ * other on every engine, so either the claim sees the tombstone or the DELETE sees the claim.
+ */
+export interface KeyRecordStore {
+  /** Records that `key` was deleted by a client; resolves once durable. Idempotent. */
+  addTombstone(bucket: string, key: string): Promise<void>;
+  /** Whether `key` carries a tombstone. */
+  hasTombstone(bucket: string, key: string): Promise<boolean>;
+  /** How many tombstones `bucket` holds. */
+  countTombstones(bucket: string): Promise<number>;
+  /**
+   * Claims `key` for a migration write of `ttlMs`, unless it is tombstoned; checking the
+   * tombstone and recording the claim are one atomic step. Resolves once durable.
+   */
+  claimMigrationWrite(
+    bucket: string,
+    key: string,
+    claim: { readonly claimId: string; readonly ttlMs: number },
+  ): Promise<ClaimOutcome>;
+  /** Extends a claim to `ttlMs` from now; false when it no longer exists (expired and reaped, or released). */
+  renewClaim(
+    bucket: string,
+    key: string,
+    claim: { readonly claimId: string; readonly ttlMs: number },
+  ): Promise<boolean>;
+  /** Drops a claim (the migration write finished or gave up). Idempotent. */
+  releaseClaim(bucket: string, key: string, claimId: string): Promise<void>;
+  /** The unexpired claims on `key`, so a client DELETE can wait for in-flight migration writes. */
+  activeClaims(bucket: string, key: string): Promise<readonly ActiveClaim[]>;
+  /** Drops every tombstone and claim of `bucket` (detach does this in its own transaction). */
+  clearKeyRecords(bucket: string): Promise<void>;
+}
+
 /** The seam between the gateway and wherever migration state is kept. */
-export interface MigrationStateStore {
-  /** The current snapshot; synchronous so routing never waits. */
+export interface MigrationStateStore extends KeyRecordStore {
+  /** Which engine keeps the state, for logs: `sqlite` or `postgres`. */
+  readonly engine: string;
+  /** This gateway's id in the store. */
+  readonly gatewayId: string;
+  /** The cached snapshot; synchronous so routing never waits on the store. */
   snapshot(): MigrationStateSnapshot;
+  /**
+   * Whether this gateway confirmed its snapshot with the store (read the version and wrote its
+   * heartbeat) less than one lease ago. When false, the mode of an attached bucket may be stale
+   * and must not be acted on; other gateways stop counting this one after the same lease.
+   */
+  isFresh(): boolean;
+  /** Seconds since the snapshot was last confirmed with the store. */
+  secondsSinceConfirmed(): number;
   /** One bucket's state, or undefined when not attached. */
   get(bucket: string): BucketMigrationState | undefined;
   /** Every attached bucket, sorted by name. */
   list(): readonly BucketMigrationState[];
-  /** Attaches a bucket in mode ready; resolves once durable. */
+  /** Attaches a bucket in mode ready; resolves once durable (and applied here). */
   attach(input: AttachInput, options: ChangeOptions): Promise<BucketMigrationState>;
-  /** Applies a change to every selected bucket at once (all or nothing); resolves once durable. */
+  /** Applies a change to every selected bucket at once (all or nothing); resolves once durable (and applied here). */
   update(
     selector: BucketSelector,
     change: StateChange,
     options: ChangeOptions,
   ): Promise<readonly BucketMigrationState[]>;
-  /** Forgets a bucket (from ready or migrate); resolves with its last state once durable. */
+  /** Forgets a bucket (from ready or migrate) and its key records; resolves with its last state once durable. */
   detach(bucket: string, options: ChangeOptions): Promise<BucketMigrationState>;
   /** Calls `listener` with every new snapshot; returns the unsubscribe function. */
   subscribe(listener: (snapshot: MigrationStateSnapshot) => void): () => void;
+  /** The gateways whose heartbeat is fresh, sorted by id. */
+  liveGateways(): Promise<readonly GatewayStatus[]>;
+  /**
+   * Waits until every live gateway has applied `version` (a gateway whose lease runs out stops
+   * counting). Resolves with the gateways that have not confirmed when `timeoutMs` passed
+   * (empty when all did).
+   */
+  waitForGateways(
+    version: number,
+    options: { readonly timeoutMs: number },
+  ): Promise<readonly GatewayStatus[]>;
+  /** The live gateways as of the last poll (cached, for metrics). */
+  knownGateways(): readonly GatewayStatus[];
+  /** Calls `observer` after every store operation (for the latency metric); returns the unsubscribe function. */
+  observeOperations(
+    observer: (operation: string, seconds: number, failed: boolean) => void,
+  ): () => void;
+  /** Stops polling, removes this gateway's heartbeat, and closes the engine. */
+  close(): Promise<void>;
 }
 
 /** Why a state change was refused; `code` is stable for the admin API. */
@@ -116,7 +206,8 @@ export type MigrationStateErrorCode =
   | "ConfirmationRequired"
   | "NoBucketsMatched"
   | "InvalidState"
-  | "CorruptStateFile";
+  | "CorruptStateFile"
+  | "StoreUnavailable";
 
 /** A refused or impossible state change. Messages carry no secrets. */
 export class MigrationStateError extends Error {
@@ -137,171 +228,102 @@ export class MigrationStateError extends Error {
   }
 }
 
-const FILE_FORMAT_VERSION = 1;
+/** The bucket map a change works on: a private copy, published only once durable. */
+export type BucketMap = Map<string, BucketMigrationState>;
 
-/** Options for {@link FileMigrationStateStore.open}. */
-export interface FileStoreOptions {
-  /** The clock, for history timestamps (tests pass a fixed one). */
-  now?: () => Date;
-}
-
-/** The durable, file-backed {@link MigrationStateStore}. */
-export class FileMigrationStateStore implements MigrationStateStore {
-  readonly #path: string;
-  readonly #now: () => Date;
-  #current: MigrationStateSnapshot;
-  #queue: Promise<unknown> = Promise.resolve();
-  readonly #listeners = new Set<(snapshot: MigrationStateSnapshot) => void>();
-
-  private constructor(path: string, initial: MigrationStateSnapshot, now: () => Date) {
-    this.#path = path;
-    this.#current = initial;
-    this.#now = now;
-  }
-
-  /**
-   * Opens (or starts) the state file at `path`. A missing file is an empty state; a file that
-   * does not parse or validate is refused, never overwritten.
-   */
-  static async open(
-    path: string,
-    options: FileStoreOptions = {},
-  ): Promise<FileMigrationStateStore> {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    let text: string | undefined;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-    const buckets = text === undefined ? new Map() : parseStateFile(text, path);
-    await removeStaleTempFiles(path);
-    return new FileMigrationStateStore(
-      path,
-      { version: 0, buckets },
-      options.now ?? (() => new Date()),
+/** Attaches a bucket in mode ready to `buckets` (a private copy); throws when refused. */
+export function applyAttach(
+  buckets: BucketMap,
+  input: AttachInput,
+  options: ChangeOptions & { readonly at: string },
+): BucketMigrationState {
+  if (buckets.has(input.bucket)) {
+    throw new MigrationStateError(
+      "AlreadyAttached",
+      `bucket ${input.bucket} is already attached (mode ${buckets.get(input.bucket)?.mode}); update or detach it`,
     );
   }
+  const verdict = checkTransition("detached", "ready");
+  if (!verdict.allowed) throw refused(input.bucket, verdict.rule, verdict.message);
+  const state: BucketMigrationState = freezeState({
+    ...pickAttach(input),
+    mode: "ready",
+    history: [{ at: options.at, from: "detached", to: "ready", by: options.by }],
+  });
+  validateState(state, `bucket ${input.bucket}`);
+  buckets.set(state.bucket, state);
+  return state;
+}
 
-  /** The path of the state file. */
-  get path(): string {
-    return this.#path;
-  }
-
-  snapshot(): MigrationStateSnapshot {
-    return this.#current;
-  }
-
-  get(bucket: string): BucketMigrationState | undefined {
-    return this.#current.buckets.get(bucket);
-  }
-
-  list(): readonly BucketMigrationState[] {
-    return [...this.#current.buckets.values()].sort((a, b) => compareNames(a.bucket, b.bucket));
-  }
-
-  subscribe(listener: (snapshot: MigrationStateSnapshot) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  attach(input: AttachInput, options: ChangeOptions): Promise<BucketMigrationState> {
-    return this.#mutate((buckets) => {
-      if (buckets.has(input.bucket)) {
-        throw new MigrationStateError(
-          "AlreadyAttached",
-          `bucket ${input.bucket} is already attached (mode ${buckets.get(input.bucket)?.mode}); update or detach it`,
-        );
-      }
-      const verdict = checkTransition("detached", "ready");
-      if (!verdict.allowed) throw refused(input.bucket, verdict.rule, verdict.message);
-      const state: BucketMigrationState = freezeState({
-        ...pickAttach(input),
-        mode: "ready",
-        history: [{ at: this.#now().toISOString(), from: "detached", to: "ready", by: options.by }],
-      });
-      validateState(state, `bucket ${input.bucket}`);
-      buckets.set(state.bucket, state);
-      return state;
+/**
+ * Applies `change` to every selected bucket of `buckets` (a private copy), checking every
+ * bucket before changing any: an update is all or nothing. Unchanged buckets keep their object
+ * identity, so an engine writes only what changed.
+ */
+export function applyUpdate(
+  buckets: BucketMap,
+  selector: BucketSelector,
+  change: StateChange,
+  options: ChangeOptions & { readonly at: string },
+): BucketMigrationState[] {
+  const selected = selectBuckets(buckets, selector);
+  const { at } = options;
+  const next = selected.map((current) => {
+    const to = change.mode ?? current.mode;
+    const verdict = checkTransition(current.mode, to, { force: options.force ?? false });
+    if (!verdict.allowed) throw refused(current.bucket, verdict.rule, verdict.message);
+    if (isIrreversible(current.mode, to) && !options.confirmIrreversible) {
+      throw new MigrationStateError(
+        "ConfirmationRequired",
+        `bucket ${current.bucket}: forward → migrate is the point of no return and must be confirmed`,
+      );
+    }
+    const changed = SOURCE_FIELDS.filter(
+      (f) => change[f] !== undefined && change[f] !== current[f],
+    );
+    if (verdict.noop && changed.length === 0) return current;
+    const entry: HistoryEntry =
+      changed.length > 0
+        ? { at, from: current.mode, to, by: options.by, changed }
+        : { at, from: current.mode, to, by: options.by };
+    const updated: BucketMigrationState = freezeState({
+      ...current,
+      ...definedOnly(change),
+      mode: to,
+      history: [...current.history, entry],
     });
-  }
+    validateState(updated, `bucket ${current.bucket}`);
+    return updated;
+  });
+  for (const s of next) buckets.set(s.bucket, s);
+  return next;
+}
 
-  update(
-    selector: BucketSelector,
-    change: StateChange,
-    options: ChangeOptions,
-  ): Promise<readonly BucketMigrationState[]> {
-    return this.#mutate((buckets) => {
-      const selected = selectBuckets(buckets, selector);
-      const at = this.#now().toISOString();
-      // Check every bucket before changing any: an update is all or nothing.
-      const next = selected.map((current) => {
-        const to = change.mode ?? current.mode;
-        const verdict = checkTransition(current.mode, to, { force: options.force ?? false });
-        if (!verdict.allowed) throw refused(current.bucket, verdict.rule, verdict.message);
-        if (isIrreversible(current.mode, to) && !options.confirmIrreversible) {
-          throw new MigrationStateError(
-            "ConfirmationRequired",
-            `bucket ${current.bucket}: forward → migrate is the point of no return and must be confirmed`,
-          );
-        }
-        const changed = SOURCE_FIELDS.filter(
-          (f) => change[f] !== undefined && change[f] !== current[f],
-        );
-        if (verdict.noop && changed.length === 0) return current;
-        const entry: HistoryEntry =
-          changed.length > 0
-            ? { at, from: current.mode, to, by: options.by, changed }
-            : { at, from: current.mode, to, by: options.by };
-        const updated: BucketMigrationState = freezeState({
-          ...current,
-          ...definedOnly(change),
-          mode: to,
-          history: [...current.history, entry],
-        });
-        validateState(updated, `bucket ${current.bucket}`);
-        return updated;
-      });
-      for (const s of next) buckets.set(s.bucket, s);
-      return next;
-    });
-  }
+/** Removes a bucket from `buckets` (a private copy) when detach is allowed; returns its last state. */
+export function applyDetach(buckets: BucketMap, bucket: string): BucketMigrationState {
+  const current = buckets.get(bucket);
+  if (!current) throw new MigrationStateError("NotAttached", `bucket ${bucket} is not attached`);
+  const verdict = checkTransition(current.mode, "detached");
+  if (!verdict.allowed) throw refused(bucket, verdict.rule, verdict.message);
+  // The history goes with the state; the admin API logs the detach with its actor.
+  buckets.delete(bucket);
+  return current;
+}
 
-  detach(bucket: string, _options: ChangeOptions): Promise<BucketMigrationState> {
-    return this.#mutate((buckets) => {
-      const current = buckets.get(bucket);
-      if (!current)
-        throw new MigrationStateError("NotAttached", `bucket ${bucket} is not attached`);
-      const verdict = checkTransition(current.mode, "detached");
-      if (!verdict.allowed) throw refused(bucket, verdict.rule, verdict.message);
-      // The history goes with the state; the admin API logs the detach with its actor.
-      buckets.delete(bucket);
-      return current;
-    });
-  }
-
-  /**
-   * Runs `change` on a copy of the bucket map under the mutex, writes the result durably, and
-   * only then publishes the new snapshot. A failure (refusal or I/O) publishes nothing.
-   */
-  #mutate<T>(change: (buckets: Map<string, BucketMigrationState>) => T): Promise<T> {
-    const run = async (): Promise<T> => {
-      const buckets = new Map(this.#current.buckets);
-      const result = change(buckets);
-      await writeFileAtomically(this.#path, serialise(buckets));
-      this.#current = Object.freeze({ version: this.#current.version + 1, buckets });
-      for (const listener of this.#listeners) {
-        try {
-          listener(this.#current);
-        } catch {
-          // A listener's failure must not turn a durable change into a reported failure.
-        }
-      }
-      return result;
-    };
-    const p = this.#queue.then(run, run);
-    this.#queue = p.catch(() => undefined);
-    return p;
+/** Reads one bucket's state as an engine stored it (JSON); throws `CorruptStateFile`. */
+export function parseStoredState(name: string, json: string): BucketMigrationState {
+  try {
+    const state = JSON.parse(json) as BucketMigrationState;
+    validateState(state, `bucket ${name}`);
+    if (state.bucket !== name) throw new Error(`bucket ${name} holds the state of ${state.bucket}`);
+    return freezeState({ ...pickAttach(state), mode: state.mode, history: [...state.history] });
+  } catch (err) {
+    // A JSON.parse message can quote the text, which holds a secret: name the bucket only.
+    const why = err instanceof MigrationStateError ? err.message : "not valid JSON";
+    throw new MigrationStateError(
+      "CorruptStateFile",
+      `stored state of ${name} is corrupt (${why})`,
+    );
   }
 }
 
@@ -359,7 +381,8 @@ function refused(bucket: string, rule: TransitionRule, message: string): Migrati
   return new MigrationStateError("TransitionRefused", `bucket ${bucket}: ${message}`, { rule });
 }
 
-function compareNames(a: string, b: string): number {
+/** Orders bucket names as the listings show them. */
+export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
@@ -370,14 +393,17 @@ function freezeState(state: BucketMigrationState): BucketMigrationState {
 }
 
 // ---------------------------------------------------------------------------------------------
-// file format
+// the JSON state file of earlier releases (imported on first start)
+
+const FILE_FORMAT_VERSION = 1;
 
 interface StateFile {
   version: number;
   buckets: Record<string, BucketMigrationState>;
 }
 
-function serialise(buckets: ReadonlyMap<string, BucketMigrationState>): string {
+/** The JSON state file of earlier releases for `buckets` (tests write one to import). */
+export function serialiseStateFile(buckets: ReadonlyMap<string, BucketMigrationState>): string {
   const doc: StateFile = { version: FILE_FORMAT_VERSION, buckets: {} };
   for (const [name, state] of [...buckets].sort((a, b) => compareNames(a[0], b[0]))) {
     doc.buckets[name] = state;
@@ -456,55 +482,5 @@ export function isBucketName(name: string): boolean {
     /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) &&
     !name.includes("..") &&
     !/^\d+\.\d+\.\d+\.\d+$/.test(name)
-  );
-}
-
-// ---------------------------------------------------------------------------------------------
-// atomic write
-
-const TEMP_MARK = ".tmp-";
-
-/** The temp file name for `path`: same directory, so rename(2) stays within one file system. */
-export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}${TEMP_MARK}${randomBytes(6).toString("hex")}`);
-}
-
-/**
- * Replaces `path` with `content` atomically and durably: temp file (0600, exclusive create) →
- * write → fsync → rename → fsync of the directory (rename(2) durability needs the directory's
- * metadata on disk; see the fsync(2) man page, "NOTES").
- */
-export async function writeFileAtomically(path: string, content: string): Promise<void> {
-  const tmp = tempPathFor(path);
-  const fh = await open(tmp, "wx", 0o600);
-  try {
-    try {
-      await fh.writeFile(content, "utf8");
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  const dir = await open(dirname(path), "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
-
-async function removeStaleTempFiles(path: string): Promise<void> {
-  // A crash between writing the temp file and renaming it leaves the temp file behind; the
-  // real file is still the previous, complete version, so the leftover is only garbage.
-  const prefix = `.${basename(path)}${TEMP_MARK}`;
-  const names = await readdir(dirname(path)).catch(() => [] as string[]);
-  await Promise.all(
-    names
-      .filter((n) => n.startsWith(prefix))
-      .map((n) => unlink(join(dirname(path), n)).catch(() => undefined)),
   );
 }

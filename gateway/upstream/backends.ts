@@ -9,8 +9,7 @@
  * answer (a stale keep-alive socket) is tried a second time.
  */
 import type { Readable } from "node:stream";
-import type { Dispatcher } from "undici";
-import { createGuardedPool } from "../../s3/undici-eof-guard.js";
+import { Pool, type Dispatcher } from "undici";
 import { classifyNetworkError, S3ConnectionError } from "../../s3/client-errors.js";
 import { signRequest } from "../../s3/sigv4-sign.js";
 import type { Credentials } from "../../s3/sigv4-types.js";
@@ -141,7 +140,7 @@ export class BackendRegistry {
     const key = poolKey(endpoint, ca);
     let pool = this.pools.get(key);
     if (pool === undefined) {
-      pool = createGuardedPool(url.origin, {
+      pool = new Pool(url.origin, {
         connections: this.connections,
         connect: {
           timeout: this.timeouts.connectMs,

@@ -175,8 +175,10 @@ export async function startTestGateway(options: {
   readonly target: { readonly endpoint: string; readonly server: RigServer };
   readonly credentials: readonly TestCredential[];
   readonly listener?: S3ListenerOptions;
+  /** The folder of the state store; gateways given the same one share their state. */
+  readonly stateDir?: string;
 }): Promise<TestGateway> {
-  const dir = await mkdtemp(join(tmpdir(), "s3gw-proxy-it-"));
+  const dir = options.stateDir ?? (await mkdtemp(join(tmpdir(), "s3gw-proxy-it-")));
   const creds = options.credentials.map((c) =>
     JSON.stringify({
       accessKey: c.accessKeyId,

@@ -19,7 +19,10 @@ function state(mode: MigrationMode): BucketMigrationState {
 }
 
 function summary(r: Route): string {
-  return r.backend === "refuse" ? `refuse:${r.code}` : `${r.backend}:${r.bucket ?? "-"}`;
+  if (r.kind === "refuse") return `refuse:${r.code}`;
+  if (r.kind === "single") return `${r.backend}:${r.bucket ?? "-"}`;
+  if (r.kind === "copy") return `copy→${r.destination}`;
+  return r.kind;
 }
 
 const TABLE: [
@@ -60,13 +63,105 @@ const TABLE: [
     "migrator",
     "refuse:AccessDenied",
   ],
+  // Migrate mode, operation by operation (DESIGN 3.3).
+  ["migrate GET falls back", "migrate", "GetObject", "GET", "user", "fallback"],
+  ["migrate HEAD falls back", "migrate", "HeadObject", "HEAD", "user", "fallback"],
+  ["migrate tagging read falls back", "migrate", "GetObjectTagging", "GET", "user", "fallback"],
   [
-    "migrate not implemented yet",
+    "migrate tagging write where the object is",
+    "migrate",
+    "PutObjectTagging",
+    "PUT",
+    "user",
+    "fallback",
+  ],
+  ["migrate PUT to target", "migrate", "PutObject", "PUT", "user", "target:photos"],
+  [
+    "migrate new upload on target",
+    "migrate",
+    "CreateMultipartUpload",
+    "POST",
+    "user",
+    "target:photos",
+  ],
+  [
+    "migrate bucket config to target",
+    "migrate",
+    "PutBucketTagging",
+    "PUT",
+    "user",
+    "target:photos",
+  ],
+  ["migrate HeadBucket to target", "migrate", "HeadBucket", "HEAD", "user", "target:photos"],
+  ["migrate DELETE on both", "migrate", "DeleteObject", "DELETE", "user", "both"],
+  ["migrate multi-delete on both", "migrate", "DeleteObjects", "POST", "user", "both"],
+  ["migrate listing merged", "migrate", "ListObjectsV2", "GET", "user", "mergeList"],
+  ["migrate uploads listing merged", "migrate", "ListMultipartUploads", "GET", "user", "mergeList"],
+  ["migrate CopyObject", "migrate", "CopyObject", "PUT", "user", "copy→target"],
+  [
+    "migrate DeleteBucket refused",
+    "migrate",
+    "DeleteBucket",
+    "DELETE",
+    "user",
+    "refuse:AccessDenied",
+  ],
+  [
+    "migrate unknown op to target",
+    "migrate",
+    "UnknownObjectOperation",
+    "GET",
+    "user",
+    "target:photos",
+  ],
+  [
+    "migrate migrator GET sees the target",
     "migrate",
     "GetObject",
     "GET",
-    "user",
-    "refuse:ServiceUnavailable",
+    "migrator",
+    "target:photos",
+  ],
+  [
+    "migrate migrator HEAD sees the target",
+    "migrate",
+    "HeadObject",
+    "HEAD",
+    "migrator",
+    "target:photos",
+  ],
+  [
+    "migrate migrator list sees the target",
+    "migrate",
+    "ListObjectsV2",
+    "GET",
+    "migrator",
+    "target:photos",
+  ],
+  [
+    "migrate migrator PUT is a migration write",
+    "migrate",
+    "PutObject",
+    "PUT",
+    "migrator",
+    "migrationWrite",
+  ],
+  [
+    "migrate migrator Complete is a migration write",
+    "migrate",
+    "CompleteMultipartUpload",
+    "POST",
+    "migrator",
+    "migrationWrite",
+  ],
+  ["migrate migrator part to target", "migrate", "UploadPart", "PUT", "migrator", "target:photos"],
+  [
+    "migrate migrator DELETE refused",
+    "migrate",
+    "DeleteObject",
+    "DELETE",
+    "migrator",
+    "refuse:AccessDenied",
   ],
 ];
 
@@ -95,6 +190,58 @@ describe("route", () => {
       role: "user",
     });
     expect(r.backend === "source" && r.source).toBe(s);
+  });
+
+  it("an upload that lives on the source keeps going there in migrate mode", () => {
+    const s = state("migrate");
+    const at = (operation: string, method: string, home: "target" | "source") =>
+      summary(
+        route({
+          state: s,
+          bucket: "photos",
+          operation,
+          method,
+          role: "user",
+          facts: { uploadHome: home },
+        }),
+      );
+    expect(at("UploadPart", "PUT", "source")).toBe("source:old-photos");
+    expect(at("ListParts", "GET", "source")).toBe("source:old-photos");
+    expect(at("CompleteMultipartUpload", "POST", "source")).toBe("source:old-photos");
+    expect(at("AbortMultipartUpload", "DELETE", "source")).toBe("source:old-photos");
+    expect(at("UploadPartCopy", "PUT", "source")).toBe("copy→source");
+    expect(at("UploadPart", "PUT", "target")).toBe("target:photos");
+    expect(at("UploadPartCopy", "PUT", "target")).toBe("copy→target");
+  });
+
+  it("conditional writes in migrate mode see an object that lives only on the source", () => {
+    const s = state("migrate");
+    const put = (
+      conditions: { ifMatch?: string; ifNoneMatch?: string },
+      object: { onTarget: boolean; sourceEtag: string | undefined },
+    ) =>
+      route({
+        state: s,
+        bucket: "photos",
+        operation: "PutObject",
+        method: "PUT",
+        role: "user",
+        facts: { object },
+        conditions,
+      });
+    const onSource = { onTarget: false, sourceEtag: '"abc"' };
+    expect(summary(put({ ifNoneMatch: "*" }, onSource))).toBe("refuse:PreconditionFailed");
+    expect(summary(put({ ifNoneMatch: "*" }, { onTarget: false, sourceEtag: undefined }))).toBe(
+      "target:photos",
+    );
+    expect(summary(put({ ifNoneMatch: "*" }, { onTarget: true, sourceEtag: undefined }))).toBe(
+      "target:photos",
+    );
+    expect(summary(put({ ifMatch: '"zzz"' }, onSource))).toBe("refuse:PreconditionFailed");
+    const matched = put({ ifMatch: '"abc"' }, onSource);
+    expect(summary(matched)).toBe("target:photos");
+    expect(matched.kind === "single" && matched.dropHeaders).toEqual(["if-match"]);
+    expect(summary(put({ ifMatch: "*" }, onSource))).toBe("target:photos");
   });
 
   it("ListBuckets (no bucket) goes to the target", () => {

@@ -1,208 +1,147 @@
-import { mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// Pure parts of the state store: the JSON state file of earlier releases (imported on first
+// start) and the `state:` section of gateway.yaml. The store itself is tested against both
+// engines by the contract suite, test/integration/gateway-state-store.test.ts.
+
 import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../gateway/config.js";
 import {
-  FileMigrationStateStore,
   MigrationStateError,
-  tempPathFor,
-  type AttachInput,
+  parseStateFile,
+  serialiseStateFile,
+  type BucketMigrationState,
 } from "../../gateway/state/store.js";
 
 const SECRET = "source-secret-value";
 
-async function freshPath(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "s3gw-state-"));
-  return join(dir, "sub", "state.json");
-}
+const photos: BucketMigrationState = {
+  bucket: "photos",
+  sourceUrl: "http://127.0.0.1:7070",
+  sourceBucket: "photos",
+  sourceAccessKey: "srckey",
+  sourceSecretKey: SECRET,
+  sourceRegion: "us-east-1",
+  sourceCa: "system",
+  mode: "ready",
+  history: [{ at: "2026-01-02T03:04:05.000Z", from: "detached", to: "ready", by: "admin1" }],
+};
 
-function input(bucket: string, sourceUrl = "http://127.0.0.1:7070"): AttachInput {
-  return {
-    bucket,
-    sourceUrl,
-    sourceBucket: bucket,
-    sourceAccessKey: "srckey",
-    sourceSecretKey: SECRET,
-    sourceRegion: "us-east-1",
-    sourceCa: "system",
-  };
-}
-
-const by = { by: "admin1" };
-
-async function rejection(p: Promise<unknown>): Promise<MigrationStateError> {
+function refusal(run: () => unknown): MigrationStateError {
   try {
-    await p;
+    run();
   } catch (err) {
     expect(err).toBeInstanceOf(MigrationStateError);
     return err as MigrationStateError;
   }
-  throw new Error("expected a rejection");
+  throw new Error("expected a refusal");
 }
 
-describe("FileMigrationStateStore", () => {
-  it("creates the file 0600 and reloads it after a restart", async () => {
-    const path = await freshPath();
-    const store = await FileMigrationStateStore.open(path, {
-      now: () => new Date("2026-01-02T03:04:05Z"),
-    });
-    await store.attach(input("photos"), by);
-    await store.update({ bucket: "photos" }, { mode: "forward" }, by);
-    expect((await stat(path)).mode & 0o777).toBe(0o600);
-
-    const again = await FileMigrationStateStore.open(path);
-    const s = again.get("photos");
-    expect(s?.mode).toBe("forward");
-    expect(s?.sourceSecretKey).toBe(SECRET);
-    expect(s?.history).toEqual([
-      { at: "2026-01-02T03:04:05.000Z", from: "detached", to: "ready", by: "admin1" },
-      { at: "2026-01-02T03:04:05.000Z", from: "ready", to: "forward", by: "admin1" },
-    ]);
+describe("the JSON state file of earlier releases", () => {
+  it("round-trips", () => {
+    const text = serialiseStateFile(new Map([["photos", photos]]));
+    expect(parseStateFile(text, "/x/state.json").get("photos")).toEqual(photos);
   });
 
-  it("a crash between writing the temp file and renaming it leaves the old file valid", async () => {
-    const path = await freshPath();
-    const store = await FileMigrationStateStore.open(path);
-    await store.attach(input("photos"), by);
-    const before = await readFile(path, "utf8");
-    // Simulate the crash: the next version reached a temp file (half written) but was never
-    // renamed over the state file.
-    const tmp = tempPathFor(path);
-    await writeFile(tmp, before.replace('"ready"', '"forward"').slice(0, 40), { mode: 0o600 });
-
-    const reopened = await FileMigrationStateStore.open(path);
-    expect(reopened.get("photos")?.mode).toBe("ready");
-    expect(await readFile(path, "utf8")).toBe(before);
-    // The leftover temp file is cleaned up on start.
-    expect((await readdir(join(path, ".."))).filter((n) => n.includes(".tmp-"))).toEqual([]);
-  });
-
-  it("refuses a corrupt file with a clear message that quotes no secret", async () => {
-    const path = await freshPath();
-    const store = await FileMigrationStateStore.open(path);
-    await store.attach(input("photos"), by);
-    const good = await readFile(path, "utf8");
-
-    await writeFile(path, good.slice(0, good.length - 10));
-    const e1 = await rejection(FileMigrationStateStore.open(path));
+  it("refuses a corrupt file with a clear message that quotes no secret", () => {
+    const good = serialiseStateFile(new Map([["photos", photos]]));
+    const e1 = refusal(() => parseStateFile(good.slice(0, good.length - 10), "/x/state.json"));
     expect(e1.code).toBe("CorruptStateFile");
     expect(e1.message).toMatch(/state file .* is corrupt \(not JSON.*\); refusing to start/);
     expect(e1.message).not.toContain(SECRET);
-
-    await writeFile(path, good.replace('"ready"', '"sideways"'));
-    const e2 = await rejection(FileMigrationStateStore.open(path));
+    const e2 = refusal(() => parseStateFile(good.replace('"ready"', '"sideways"'), "/x/s.json"));
     expect(e2.message).toContain("mode sideways is unknown");
+    const e3 = refusal(() => parseStateFile(good.replace('"version": 1', '"version": 7'), "/x"));
+    expect(e3.message).toContain("unknown format version 7");
+  });
+});
 
-    await writeFile(path, good.replace('"version": 1', '"version": 7'));
-    expect((await rejection(FileMigrationStateStore.open(path))).message).toContain(
-      "unknown format version 7",
-    );
+const BASE = [
+  "listen: 127.0.0.1:8443",
+  'target: { endpoint: "http://127.0.0.1:9000", accessKey: tkey, secretKey: target-secret }',
+  "credentials: [{ accessKey: adm, secretKey: admin-secret-1, role: admin }]",
+].join("\n");
+
+function state(yaml: string, env: Record<string, string> = {}) {
+  return parseConfig(`${BASE}\nstate:\n${yaml}`, { env, baseDir: "/etc/s3gw" }).state;
+}
+
+function configError(yaml: string): string {
+  try {
+    state(yaml);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error("expected a config error");
+}
+
+describe("config state section", () => {
+  it("an old JSON path keeps working: the SQLite database sits beside it", () => {
+    const s = state("  path: state/migrations.json");
+    expect(s.engine).toBe("sqlite");
+    expect(s.path).toBe("/etc/s3gw/state/migrations.json");
+    expect(s.sqlitePath).toBe("/etc/s3gw/state/migrations.db");
+    expect(s.leaseMs).toBe(15_000);
+    expect(s.pollMs).toBe(1_000);
+    expect(s.confirmTimeoutMs).toBe(30_000);
   });
 
-  it("serialises concurrent writers: no attach is lost", async () => {
-    const path = await freshPath();
-    const store = await FileMigrationStateStore.open(path);
-    const names = Array.from({ length: 25 }, (_, i) => `bucket-${String(i).padStart(2, "0")}`);
-    const versions: number[] = [];
-    store.subscribe((s) => versions.push(s.version));
-    await Promise.all(names.map((n) => store.attach(input(n), by)));
-    expect(store.list().map((s) => s.bucket)).toEqual(names);
-    expect(versions).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
-    const reopened = await FileMigrationStateStore.open(path);
-    expect(reopened.list().map((s) => s.bucket)).toEqual(names);
+  it("PostgreSQL: url, password from the environment, TLS files, lease and poll", () => {
+    const s = state(
+      [
+        "  url: postgres://s3gw@db.example:5432/s3gw",
+        "  password: ${PGPW}",
+        "  tls: { ca: pg-ca.pem }",
+        "  gatewayId: gw-a",
+        "  leaseSeconds: 6",
+        "  pollSeconds: 0.5",
+        "  confirmSeconds: 20",
+      ].join("\n"),
+      { PGPW: "pw-secret" },
+    );
+    expect(s).toMatchObject({
+      engine: "postgres",
+      url: "postgres://s3gw@db.example:5432/s3gw",
+      password: "pw-secret",
+      tls: { ca: "/etc/s3gw/pg-ca.pem", cert: undefined, key: undefined },
+      gatewayId: "gw-a",
+      leaseMs: 6_000,
+      pollMs: 500,
+      confirmTimeoutMs: 20_000,
+    });
   });
 
-  it("concurrent transitions of one bucket apply one after the other", async () => {
-    const path = await freshPath();
-    const store = await FileMigrationStateStore.open(path);
-    await store.attach(input("photos"), by);
-    const results = await Promise.allSettled([
-      store.update({ bucket: "photos" }, { mode: "forward" }, by),
-      store.update({ bucket: "photos" }, { mode: "migrate" }, { ...by, confirmIrreversible: true }),
-      store.update({ bucket: "photos" }, { mode: "forward" }, by),
-    ]);
-    // In queue order: ready→forward, forward→migrate, then migrate→forward is refused.
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected"]);
-    expect(store.get("photos")?.mode).toBe("migrate");
-  });
-
-  it("a refused change writes nothing and publishes nothing", async () => {
-    const path = await freshPath();
-    const store = await FileMigrationStateStore.open(path);
-    await store.attach(input("alpha"), by);
-    await store.attach(input("bravo"), by);
-    await store.update({ bucket: "bravo" }, { mode: "forward" }, by);
-    const before = await readFile(path, "utf8");
-    const version = store.snapshot().version;
-
-    // --all to migrate: alpha is in ready, so the whole update is refused (all or nothing).
-    const e = await rejection(
-      store.update({ all: true }, { mode: "migrate" }, { ...by, confirmIrreversible: true }),
-    );
-    expect(e.code).toBe("TransitionRefused");
-    expect(e.rule).toBe("migrate-only-from-forward");
-    expect(e.message).toContain("bucket alpha");
-    expect(store.get("bravo")?.mode).toBe("forward");
-
-    expect((await rejection(store.update({ bucket: "bravo" }, { mode: "migrate" }, by))).code).toBe(
-      "ConfirmationRequired",
-    );
-    expect((await rejection(store.detach("bravo", by))).rule).toBe(
-      "detach-only-from-ready-or-migrate",
-    );
-    expect((await rejection(store.attach(input("alpha"), by))).code).toBe("AlreadyAttached");
-    expect((await rejection(store.update({ bucket: "zz" }, { mode: "ready" }, by))).code).toBe(
-      "NotAttached",
-    );
-    expect((await rejection(store.update({ sourceUrl: "http://nowhere:1" }, {}, by))).code).toBe(
-      "NoBucketsMatched",
-    );
-    expect(
-      (await rejection(store.update({ bucket: "bravo" }, { sourceUrl: "ftp://x" }, by))).code,
-    ).toBe("InvalidState");
-
-    expect(await readFile(path, "utf8")).toBe(before);
-    expect(store.snapshot().version).toBe(version);
-  });
-
-  it("updates by source URL, records changed source fields, and migrate→ready needs force", async () => {
-    const store = await FileMigrationStateStore.open(await freshPath());
-    await store.attach(input("alpha", "http://old:1"), by);
-    await store.attach(input("bravo", "http://old:1"), by);
-    await store.attach(input("charlie", "http://other:1"), by);
-    const updated = await store.update(
-      { sourceUrl: "http://old:1" },
-      { sourceUrl: "http://new:2", sourceSecretKey: "rotated-secret" },
-      by,
-    );
-    expect(updated.map((s) => s.bucket)).toEqual(["alpha", "bravo"]);
-    expect(store.get("alpha")?.sourceUrl).toBe("http://new:2");
-    expect(store.get("charlie")?.sourceUrl).toBe("http://other:1");
-    expect(store.get("alpha")?.history.at(-1)?.changed).toEqual(["sourceUrl", "sourceSecretKey"]);
-
-    await store.update({ bucket: "alpha" }, { mode: "forward" }, by);
-    await store.update(
-      { bucket: "alpha" },
-      { mode: "migrate" },
-      { ...by, confirmIrreversible: true },
-    );
-    expect((await rejection(store.update({ bucket: "alpha" }, { mode: "ready" }, by))).rule).toBe(
-      "migrate-to-ready-needs-force",
-    );
-    await store.update({ bucket: "alpha" }, { mode: "ready" }, { ...by, force: true });
-    expect(store.get("alpha")?.mode).toBe("ready");
-    const last = await store.detach("alpha", by);
-    expect(last.bucket).toBe("alpha");
-    expect(store.get("alpha")).toBeUndefined();
-  });
-
-  it("snapshots are immutable: a reader holding one never sees a later change", async () => {
-    const store = await FileMigrationStateStore.open(await freshPath());
-    await store.attach(input("photos"), by);
-    const old = store.snapshot();
-    await store.update({ bucket: "photos" }, { mode: "forward" }, by);
-    expect(old.buckets.get("photos")?.mode).toBe("ready");
-    expect(store.snapshot().buckets.get("photos")?.mode).toBe("forward");
-    expect(Object.isFrozen(store.get("photos"))).toBe(true);
+  it.each([
+    [
+      "neither path nor url",
+      "  leaseSeconds: 5",
+      "config: state needs path (SQLite) or url (PostgreSQL)",
+    ],
+    [
+      "both",
+      "  path: s.db\n  url: postgres://h/d",
+      "config: state.url and state.path are exclusive (use state.importJson to import a JSON state file into PostgreSQL)",
+    ],
+    [
+      "a password in the URL",
+      "  url: postgres://u:hunter2@h/d",
+      "config: state.url must not contain a password: use state.password (e.g. ${S3GW_STATE_PASSWORD}) or PGPASSWORD",
+    ],
+    ["not postgres", "  url: mysql://h/d", "config: state.url must be a postgres:// URL"],
+    [
+      "a poll too slow for the lease",
+      "  path: s.db\n  leaseSeconds: 2\n  pollSeconds: 1.5",
+      "config: state.pollSeconds must be at most half of state.leaseSeconds",
+    ],
+    [
+      "a bad lease",
+      "  path: s.db\n  leaseSeconds: -1",
+      "config: state.leaseSeconds must be a number of seconds from 0.5 to 3600",
+    ],
+    [
+      "tls without url",
+      "  path: s.db\n  tls: true",
+      "config: state.tls is only used with state.url",
+    ],
+  ])("refuses %s", (_name, yaml, message) => {
+    expect(configError(yaml)).toBe(message);
   });
 });

@@ -52,6 +52,9 @@ describe("docs/metrics.md", () => {
     const store = {
       snapshot: () => ({ version: 0, buckets: new Map() }),
       subscribe: () => () => undefined,
+      observeOperations: () => () => undefined,
+      secondsSinceConfirmed: () => 0,
+      knownGateways: () => [],
     } as unknown as MigrationStateStore;
     const gateway = createGatewayMetrics(store);
     createS3Metrics(gateway.registry);

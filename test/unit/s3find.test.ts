@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeEach, afterEach } from "vitest";
 import {
   chmod,
+  copyFile,
   mkdir,
   mkdtemp,
   readdir,
@@ -14,6 +15,7 @@ import {
 import { execFileSync, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { build } from "esbuild";
 import { listFilesIn, readListFile, writeListFile } from "../../s3find/list-file.js";
 import { compareCodeUnits, compareKeysUtf8, sortKeysUtf8 } from "../../s3find/key-sort.js";
 import { runS3find, S3findUsageError } from "../../s3find/run.js";
@@ -420,12 +422,48 @@ describe("walkKeys when the tree changes mid-walk", () => {
   });
 });
 
-function runCli(args: string[], options: { asNobody?: boolean } = {}) {
+function runCli(args: string[]) {
   const node = [process.execPath, "--import", "tsx", CLI, ...args];
-  const cmd = options.asNobody
-    ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", ...node]
-    : node;
-  return spawnSync(cmd[0] ?? "", cmd.slice(1), { cwd: REPO, encoding: "utf8", timeout: 60_000 });
+  return spawnSync(node[0] ?? "", node.slice(1), { cwd: REPO, encoding: "utf8", timeout: 60_000 });
+}
+
+const NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"];
+
+/**
+ * Runs the s3find CLI as nobody. That user may not be able to enter the checkout (root's home
+ * is mode 700) nor reach the Node binary when it sits there too (.tools/node), so the CLI and its
+ * walk worker are bundled into `dir`, with a copy of Node when nobody cannot run ours.
+ */
+async function runCliAsNobody(dir: string, args: string[]) {
+  await mkdir(dir, { mode: 0o755 });
+  await writeFile(join(dir, "package.json"), '{ "type": "module" }\n');
+  // walk-pool.ts starts ./walk-worker.js next to the running module when not run from source.
+  await build({
+    entryPoints: [
+      { in: CLI, out: "s3find" },
+      { in: join(REPO, "s3find", "walk-worker.ts"), out: "walk-worker" },
+    ],
+    outdir: dir,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    logLevel: "error",
+    // A CommonJS dependency bundled into ESM still calls require() for Node's modules.
+    banner: {
+      js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);',
+    },
+  });
+  let node = process.execPath;
+  const probe = spawnSync(NOBODY[0] ?? "", [...NOBODY.slice(1), node, "-e", ""], {
+    timeout: 30_000,
+  });
+  if (probe.status !== 0) {
+    node = join(dir, "node");
+    await copyFile(process.execPath, node);
+    await chmod(node, 0o755);
+  }
+  const cmd = [...NOBODY, node, join(dir, "s3find.js"), ...args];
+  return spawnSync(cmd[0] ?? "", cmd.slice(1), { cwd: dir, encoding: "utf8", timeout: 60_000 });
 }
 
 describe("s3find CLI", () => {
@@ -489,7 +527,7 @@ describe("s3find CLI", () => {
     const out = join(base, "out");
     await mkdir(out);
     await chown(out, 65534, 65534);
-    const res = runCli([root, out], { asNobody: true });
+    const res = await runCliAsNobody(join(base, "cli"), [root, out]);
     expect(res.stderr).toMatch(/s3find: unreadable: "secret": EACCES/);
     expect(res.status).toBe(1);
     const { keys } = await readChunks(out);
