@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { S3Error } from "../../s3/errors.js";
 import { isSigV2Request, signV2, verifySigV2 } from "../../s3/sigv2-verify.js";
 import { authenticate, credentialIndex } from "../../gateway/front/auth.js";
+import { parseConfig } from "../../gateway/config.js";
 
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const secrets: Record<string, string> = { AKIAIOSFODNN7EXAMPLE: SECRET, AKIDEXAMPLE: SECRET };
@@ -286,5 +287,23 @@ describe("authenticate: auth.sigv2", () => {
   it("refuses SigV2 as SigV4 does when auth.sigv2 is false", () => {
     const index = credentialIndex({ credentials, region: "us-east-1", auth: { sigv2: false } });
     expect(codeOf(() => authenticate(req, index))).toBe("InvalidRequest");
+  });
+});
+
+describe("config: auth.sigv2", () => {
+  const base = [
+    "listen: 127.0.0.1:0",
+    'target: { endpoint: "http://127.0.0.1:9000", accessKey: k, secretKey: "secret-secret" }',
+    'credentials: [{ accessKey: user1, secretKey: "user-secret-1" }]',
+    "state: { path: state.json }",
+  ].join("\n");
+  const parse = (extra: string) => parseConfig(`${base}\n${extra}`, { env: {}, baseDir: "/tmp" });
+  it("defaults to on, and `auth.sigv2: false` turns it off", () => {
+    expect(parse("").auth.sigv2).toBe(true);
+    expect(parse("auth: { sigv2: false }").auth.sigv2).toBe(false);
+  });
+  it("refuses a value that is not a boolean and unknown auth keys", () => {
+    expect(() => parse("auth: { sigv2: maybe }")).toThrow(/auth\.sigv2/);
+    expect(() => parse("auth: { sigv3: true }")).toThrow(/auth/);
   });
 });
