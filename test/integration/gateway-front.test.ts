@@ -242,6 +242,43 @@ describe.each(["ready", "forward"] as const)("SigV2 clients in %s mode", (mode) 
     expect(md5(await readFile(back))).toBe(md5(data));
   });
 
+  it("s3cmd with signature_v2 = True: put, get, and `s3cmd signurl` fetched with curl", async () => {
+    const cfg = join(env.HOME as string, "s3cmd.cfg");
+    await writeFile(
+      cfg,
+      [
+        "[default]",
+        `access_key = ${USER.accessKeyId}`,
+        `secret_key = ${USER.secretAccessKey}`,
+        `host_base = 127.0.0.1:${gw.port}`,
+        `host_bucket = 127.0.0.1:${gw.port}`,
+        "use_https = True",
+        `ca_certs_file = ${join(certs.dir, "ca.pem")}`,
+        "signature_v2 = True",
+        "signurl_use_https = True",
+        "progress_meter = False",
+        "guess_mime_type = False",
+        "",
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+    const file = join(dir, `s3cmd-${mode}.bin`);
+    const data = randomBytes(50_000);
+    await writeFile(file, data);
+    const s3cmd = (...args: string[]): Promise<string> =>
+      tool("s3cmd", ["-c", cfg, ...args], { HOME: env.HOME as string });
+    await s3cmd("put", file, `s3://${bucket}/s3cmd/obj.bin`);
+    await onHomeOnly("s3cmd/obj.bin", data);
+    const back = join(dir, `s3cmd-${mode}.out`);
+    await s3cmd("get", "--force", `s3://${bucket}/s3cmd/obj.bin`, back);
+    expect(md5(await readFile(back))).toBe(md5(data));
+    const url = (await s3cmd("signurl", `s3://${bucket}/s3cmd/obj.bin`, "+300")).trim();
+    expect(url).toContain("AWSAccessKeyId=");
+    const viaUrl = join(dir, `s3cmd-${mode}-signed.out`);
+    await tool("curl", ["-sSf", "--cacert", join(certs.dir, "ca.pem"), "-o", viaUrl, url], {});
+    expect(md5(await readFile(viaUrl))).toBe(md5(data));
+  });
+
   it("refuses bad SigV2 requests with S3's codes and sends the backends nothing", async () => {
     const path = `/${bucket}/boto3/presigned-get`;
     const before = backendBytes();
