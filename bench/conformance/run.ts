@@ -26,7 +26,7 @@ import { S3AttachValidator } from "../../gateway/admin/attach-validator.js";
 import { parseConfig } from "../../gateway/config.js";
 import { s3ListenerFactory } from "../../gateway/front/listener.js";
 import { createLogger } from "../../gateway/logger.js";
-import { startGateway } from "../../gateway/server.js";
+import { startGateway, type RunningGateway } from "../../gateway/server.js";
 import { S3Client } from "../../s3/client.js";
 import { defaultBinDir, startServer, type RunningServer } from "../../test/rig/servers.js";
 
@@ -88,9 +88,11 @@ function runProgram(
 /**
  * Removes every bucket of a MinIO, contents included (MinIO's `x-minio-force-delete`). The suite
  * uses fixed bucket names and leaves its bucket behind when a test fails, which would make the
- * next test fail at CreateBucket; each test starts from an empty server instead.
+ * next test fail at CreateBucket; each test starts from an empty server instead. Resolves false
+ * when a bucket could not be removed (objects under COMPLIANCE retention): the caller then
+ * replaces the server.
  */
-async function emptyServer(server: RunningServer): Promise<void> {
+async function emptyServer(server: RunningServer): Promise<boolean> {
   const client = new S3Client({
     endpoint: server.endpoint,
     region: server.region,
@@ -101,9 +103,9 @@ async function emptyServer(server: RunningServer): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of res.body) chunks.push(c as Buffer);
     const xml = Buffer.concat(chunks).toString("utf8");
+    let clean = true;
     for (const m of xml.matchAll(/<Name>([^<]+)<\/Name>/g)) {
       const bucket = m[1] as string;
-      // A bucket MinIO will not force-delete (object lock) stays; both sides meet the same.
       const del = await client
         .request({
           method: "DELETE",
@@ -113,7 +115,9 @@ async function emptyServer(server: RunningServer): Promise<void> {
         })
         .catch(() => undefined);
       del?.body.resume();
+      if (del === undefined || (del.status >= 300 && del.status !== 404)) clean = false;
     }
+    return clean;
   } finally {
     await client.close();
   }
@@ -146,53 +150,83 @@ async function main(): Promise<void> {
   );
   console.log(`versitygw suite: ${all.length} tests, ${tests.length} selected`);
 
-  const [minio, behind] = await Promise.all([startServer("minio"), startServer("minio")]);
-  if (minio === undefined || behind === undefined) throw new Error("MinIO did not start");
-  const work = await mkdtemp(join(tmpdir(), "s3gw-conformance-"));
   const user = { accessKey: "conformance", secretKey: randomBytes(16).toString("hex") };
-  const config = parseConfig(
-    [
-      "listen: 127.0.0.1:0",
-      "admin: { listen: 127.0.0.1:0 }",
-      `region: ${behind.region}`,
-      `target: { endpoint: "${behind.endpoint}", accessKey: ${behind.accessKeyId}, secretKey: "${behind.secretAccessKey}", region: ${behind.region} }`,
-      `credentials: [{ accessKey: ${user.accessKey}, secretKey: "${user.secretKey}" }]`,
-      `state: { path: "${join(work, "state.json")}" }`,
-    ].join("\n"),
-    { env: {}, baseDir: work },
-  );
   const logFile = values["gateway-log"];
-  const quiet =
+  const logSink =
     logFile === undefined
       ? new Writable({ write: (_c, _e, done) => done() })
       : createWriteStream(logFile);
-  const gateway = await startGateway({
-    config,
-    logger: createLogger({ destination: quiet }),
-    validator: new S3AttachValidator({ target: config.target }),
-    s3Listener: s3ListenerFactory(),
-  });
-  const gatewayUrl = gateway.s3?.url ?? "";
-  const endpoints = {
-    direct: ["-a", minio.accessKeyId, "-s", minio.secretAccessKey, "-e", minio.endpoint],
-    gateway: ["-a", user.accessKey, "-s", user.secretKey, "-e", gatewayUrl],
-  } as const;
-  console.log(`direct: ${minio.endpoint}  gateway: ${gatewayUrl} (in front of ${behind.endpoint})`);
+
+  /** One side of the comparison: a MinIO, and for the gateway side s3gw in front of it. */
+  interface Side {
+    server: RunningServer;
+    gateway: RunningGateway | undefined;
+    args: string[];
+  }
+  const startSide = async (through: boolean): Promise<Side> => {
+    const server = await startServer("minio");
+    if (!through) {
+      return {
+        server,
+        gateway: undefined,
+        args: ["-a", server.accessKeyId, "-s", server.secretAccessKey, "-e", server.endpoint],
+      };
+    }
+    const work = await mkdtemp(join(tmpdir(), "s3gw-conformance-"));
+    const config = parseConfig(
+      [
+        "listen: 127.0.0.1:0",
+        "admin: { listen: 127.0.0.1:0 }",
+        `region: ${server.region}`,
+        `target: { endpoint: "${server.endpoint}", accessKey: ${server.accessKeyId}, secretKey: "${server.secretAccessKey}", region: ${server.region} }`,
+        `credentials: [{ accessKey: ${user.accessKey}, secretKey: "${user.secretKey}" }]`,
+        `state: { path: "${join(work, "state.json")}" }`,
+      ].join("\n"),
+      { env: {}, baseDir: work },
+    );
+    const gateway = await startGateway({
+      config,
+      logger: createLogger({ destination: logSink }),
+      validator: new S3AttachValidator({ target: config.target }),
+      s3Listener: s3ListenerFactory(),
+    });
+    return {
+      server,
+      gateway,
+      args: ["-a", user.accessKey, "-s", user.secretKey, "-e", gateway.s3?.url ?? ""],
+    };
+  };
+  const stopSide = async (side: Side): Promise<void> => {
+    await side.gateway?.close();
+    await side.server.stop();
+  };
+  const sides: Record<"direct" | "gateway", Side> = {
+    direct: await startSide(false),
+    gateway: await startSide(true),
+  };
+  let restarts = 0;
+  console.log(
+    `direct: ${sides.direct.server.endpoint}  gateway: ${sides.gateway.args[5] ?? ""} (in front of ${sides.gateway.server.endpoint})`,
+  );
 
   const results = new Map<string, { direct?: Outcome; gateway?: Outcome }>();
   let doneCount = 0;
   const started = Date.now();
-  const serverOf = { direct: minio, gateway: behind } as const;
-  const runOne = async (name: string, which: keyof typeof endpoints): Promise<Outcome> => {
-    await emptyServer(serverOf[which]);
+  const runOne = async (name: string, which: keyof typeof sides): Promise<Outcome> => {
+    if (!(await emptyServer(sides[which].server))) {
+      // A bucket under COMPLIANCE retention cannot go: a fresh server (and gateway) instead.
+      await stopSide(sides[which]);
+      sides[which] = await startSide(which === "gateway");
+      restarts++;
+    }
     const t0 = Date.now();
-    const { code, output } = await runProgram(["test", ...endpoints[which], name], timeoutMs);
+    const { code, output } = await runProgram(["test", ...sides[which].args, name], timeoutMs);
     const passed = passedOf(code, output);
     if (values.verbose)
       console.log(`${which} ${name}: ${passed ? "pass" : "FAIL"} (exit ${code})\n${output}`);
     return { passed, output, ms: Date.now() - t0 };
   };
-  const side = async (which: keyof typeof endpoints): Promise<void> => {
+  const side = async (which: keyof typeof sides): Promise<void> => {
     for (const name of tests) {
       const outcome = await runOne(name, which);
       const r = results.get(name) ?? {};
@@ -263,8 +297,8 @@ async function main(): Promise<void> {
       ),
     );
   }
-  await gateway.close();
-  await Promise.all([minio.stop(), behind.stop()]);
+  console.log(`servers replaced after undeletable buckets: ${restarts}`);
+  await Promise.all([stopSide(sides.direct), stopSide(sides.gateway)]);
 }
 
 main().catch((err: unknown) => {
