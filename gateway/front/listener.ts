@@ -344,6 +344,7 @@ async function handle(
             credentials: state.credentials,
             backends: state.backends,
             snapshot: state.context.store.snapshot(),
+            isFresh: () => state.context.store.isFresh(),
             origin: `${state.context.config.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}`,
             signal: abort.signal,
           },

@@ -80,6 +80,8 @@ export interface PostObjectDeps {
   readonly credentials: CredentialIndex;
   readonly backends: BackendRegistry;
   readonly snapshot: MigrationStateSnapshot;
+  /** Whether the state store is confirmed within its lease (issue 12); attached buckets need it. */
+  readonly isFresh: () => boolean;
   readonly limits?: PostFormLimits;
   /** Where the file is spooled (default the OS temp dir). */
   readonly spoolDir?: string;
@@ -172,6 +174,13 @@ export async function postObject(
   // forward → source; migrate → target, DESIGN 3.3).
   const bucketState = deps.snapshot.buckets.get(input.bucket);
   if (bucketState !== undefined) input.facts.bucketLabel = bucketState.bucket;
+  // As for every request: a gateway that cannot confirm its state must not act on an attached
+  // bucket with a possibly stale mode.
+  if (bucketState !== undefined && !deps.isFresh()) {
+    throw new S3Error("ServiceUnavailable", {
+      message: "The gateway cannot confirm this bucket's migration state; retry shortly.",
+    });
+  }
   const plan = route({
     state: bucketState,
     bucket: input.bucket,
