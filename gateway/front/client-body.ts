@@ -134,6 +134,10 @@ export function clientBody(input: ClientBodyInput): ClientBody {
         // The client's trailing checksum (or the gateway's own, integrityTrailer) goes on to
         // the backend in our own trailer.
         const t = withTrailingChecksum(body, { decodedLength: length, algorithm: trailer });
+        // The encoder re-emits the client body's failure, which the abort above already
+        // carries to the request; once undici has let go of the encoder (an early backend
+        // answer) nobody else listens, and an unheard 'error' would take the process down.
+        t.body.on("error", () => undefined);
         return {
           body: t.body,
           contentLength: t.contentLength,
