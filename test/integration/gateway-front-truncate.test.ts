@@ -238,56 +238,63 @@ describe.each(PAIRS)("cut uploads, $name", (pair) => {
     await sourceProxy?.close();
   });
 
-  it("refuses a malformed aws-chunked body (framed upstream with the gateway trailer) and stays up", async () => {
-    const bucket = `gwcut-bad-${run}-${pair.target().kind.slice(0, 3)}`;
-    await directClient(pair.target()).send(new CreateBucketCommand({ Bucket: bucket }));
-    const { head, body } = buildPut(
-      gw,
-      `/${bucket}/bad-framing`,
-      randomBytes(SIZE),
-      "aws-chunked-signed",
-    );
-    // The CRLF after the first chunk's data (a 65,536-byte chunk: an 88-byte chunk header).
-    const broken = Buffer.from(body);
-    broken[88 + 65536] = 0x58;
-    const socket: TLSSocket = await new Promise((done, fail) => {
-      const s = tlsConnect(
-        { host: "127.0.0.1", port: gw.port, ca: certs.ca, servername: "localhost" },
-        () => done(s),
+  it.each(["an existing bucket", "a missing bucket (the backend answers before the body ends)"])(
+    "refuses a malformed aws-chunked body to %s and stays up",
+    async (where) => {
+      const missing = where.startsWith("a missing");
+      const bucket = `gwcut-bad-${missing ? "x" : "e"}-${run}-${pair.target().kind.slice(0, 3)}`;
+      if (!missing)
+        await directClient(pair.target()).send(new CreateBucketCommand({ Bucket: bucket }));
+      const { head, body } = buildPut(
+        gw,
+        `/${bucket}/bad-framing`,
+        randomBytes(SIZE),
+        "aws-chunked-signed",
       );
-      s.once("error", fail);
-    });
-    let answer = "";
-    socket.on("data", (c: Buffer) => (answer += c.toString("latin1")));
-    socket.on("error", () => undefined);
-    const closed = new Promise<void>((done) => socket.once("close", () => done()));
-    socket.write(head);
-    socket.write(broken);
-    await closed;
-    expect(answer).toMatch(/^HTTP\/1\.1 400/);
-    // Still serving.
-    const res = await direct(pair.target()).request({
-      method: "HEAD",
-      bucket,
-      key: "bad-framing",
-      okStatuses: [404],
-    });
-    expect(res.status).toBe(404);
-    const again = buildPut(gw, `/${bucket}/after`, Buffer.from("fine"), "unsigned");
-    const ok: TLSSocket = await new Promise((done, fail) => {
-      const s = tlsConnect(
-        { host: "127.0.0.1", port: gw.port, ca: certs.ca, servername: "localhost" },
-        () => done(s),
-      );
-      s.once("error", fail);
-    });
-    let okAnswer = "";
-    ok.on("data", (c: Buffer) => (okAnswer += c.toString("latin1")));
-    ok.write(again.head.replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n"));
-    ok.write(again.body);
-    await new Promise<void>((done) => ok.once("close", () => done()));
-    expect(okAnswer).toMatch(/^HTTP\/1\.1 200/);
-  });
+      // The CRLF after the first chunk's data (a 65,536-byte chunk: an 88-byte chunk header).
+      const broken = Buffer.from(body);
+      broken[88 + 65536] = 0x58;
+      const socket: TLSSocket = await new Promise((done, fail) => {
+        const s = tlsConnect(
+          { host: "127.0.0.1", port: gw.port, ca: certs.ca, servername: "localhost" },
+          () => done(s),
+        );
+        s.once("error", fail);
+      });
+      let answer = "";
+      socket.on("data", (c: Buffer) => (answer += c.toString("latin1")));
+      socket.on("error", () => undefined);
+      const closed = new Promise<void>((done) => socket.once("close", () => done()));
+      socket.write(head);
+      socket.write(broken);
+      await closed;
+      expect(answer).toMatch(missing ? /^HTTP\/1\.1 (400|404)/ : /^HTTP\/1\.1 400/);
+      // Nothing stored, and still serving.
+      if (!missing) {
+        const res = await direct(pair.target()).request({
+          method: "HEAD",
+          bucket,
+          key: "bad-framing",
+          okStatuses: [404],
+        });
+        expect(res.status).toBe(404);
+      }
+      const again = buildPut(gw, `/${bucket}/after`, Buffer.from("fine"), "unsigned");
+      const ok: TLSSocket = await new Promise((done, fail) => {
+        const s = tlsConnect(
+          { host: "127.0.0.1", port: gw.port, ca: certs.ca, servername: "localhost" },
+          () => done(s),
+        );
+        s.once("error", fail);
+      });
+      let okAnswer = "";
+      ok.on("data", (c: Buffer) => (okAnswer += c.toString("latin1")));
+      ok.write(again.head.replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n"));
+      ok.write(again.body);
+      await new Promise<void>((done) => ok.once("close", () => done()));
+      expect(okAnswer).toMatch(missing ? /^HTTP\/1\.1 404/ : /^HTTP\/1\.1 200/);
+    },
+  );
 
   describe.each(["ready", "forward"] as const)("in %s mode", (mode) => {
     const bucket = `gwcut-${mode}-${run}-${pair.target().kind.slice(0, 3)}`;
