@@ -72,7 +72,7 @@ export function clientBody(input: ClientBodyInput): ClientBody {
 
   /** Verifies the announced framing and starts the flow; refuses oversized XML up front. */
   const open = (maxWhole: number | undefined): { body: Readable; length: number } => {
-    const vb = verifiedBody(verified, bodyHeaders(req), req);
+    const vb = verifiedBody(verified, bodyHeaders(req, input.operation), req);
     if (vb.contentLength === undefined) throw new S3Error("MissingContentLength");
     // An oversized XML body is refused from its announced length, before a byte is read (the
     // exact length is enforced while decoding, so it cannot grow past it).
@@ -220,7 +220,10 @@ function integrityTrailer(
 }
 
 /** The headers verifiedBody needs, parsed from the request. */
-function bodyHeaders(req: IncomingMessage): Parameters<typeof verifiedBody>[1] {
+function bodyHeaders(
+  req: IncomingMessage,
+  operation: S3Operation,
+): Parameters<typeof verifiedBody>[1] {
   const h = req.headers;
   const lengthOf = (v: string | string[] | undefined, name: string): number | undefined => {
     if (v === undefined) return undefined;
@@ -232,12 +235,19 @@ function bodyHeaders(req: IncomingMessage): Parameters<typeof verifiedBody>[1] {
     }
     return Number(v);
   };
+  // On CompleteMultipartUpload the x-amz-checksum-* headers are the whole object's checksum
+  // (with x-amz-checksum-type FULL_OBJECT or COMPOSITE), not the XML body's: the backend checks
+  // them against the parts. `-type` and `-algorithm` name a kind of checksum, never carry one.
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html
+  const objectChecksums = operation === "CompleteMultipartUpload";
   const checksums: Record<string, string> = {};
   for (const [name, value] of Object.entries(h)) {
-    if (
-      (name === "content-md5" || name.startsWith("x-amz-checksum-")) &&
-      typeof value === "string"
-    ) {
+    const isChecksum =
+      name.startsWith("x-amz-checksum-") &&
+      name !== "x-amz-checksum-type" &&
+      name !== "x-amz-checksum-algorithm" &&
+      !objectChecksums;
+    if ((name === "content-md5" || isChecksum) && typeof value === "string") {
       checksums[name] = value;
     }
   }
