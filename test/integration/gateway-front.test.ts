@@ -13,7 +13,15 @@ import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { CreateBucketCommand, ListBucketsCommand } from "@aws-sdk/client-s3";
+import {
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  ListBucketsCommand,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { crc32 } from "node:zlib";
 import { S3Client } from "../../s3/client.js";
 import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -350,6 +358,57 @@ describe.each(["ready", "forward"] as const)("SigV2 clients in %s mode", (mode) 
 });
 
 describe("request handling", () => {
+  it("completes a FULL_OBJECT CRC32 multipart upload (the object's checksum header is not the XML body's)", async () => {
+    const bucket = `gwfront-crc-${run}`;
+    await directClient(rig.minio).send(new CreateBucketCommand({ Bucket: bucket }));
+    const client = gatewayClient(gw, certs, USER);
+    const b64 = (n: number): string => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(n >>> 0);
+      return b.toString("base64");
+    };
+    const parts = [randomBytes(5 * 1024 * 1024), randomBytes(1024)];
+    const created = await client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: bucket,
+        Key: "full-object",
+        ChecksumAlgorithm: "CRC32",
+        ChecksumType: "FULL_OBJECT",
+      }),
+    );
+    const done = [];
+    for (const [i, data] of parts.entries()) {
+      const r = await client.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: "full-object",
+          UploadId: created.UploadId,
+          PartNumber: i + 1,
+          Body: data,
+          ChecksumCRC32: b64(crc32(data)),
+        }),
+      );
+      done.push({ ETag: r.ETag, PartNumber: i + 1, ChecksumCRC32: b64(crc32(data)) });
+    }
+    const whole = b64(crc32(Buffer.concat(parts)));
+    await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: "full-object",
+        UploadId: created.UploadId,
+        ChecksumCRC32: whole,
+        ChecksumType: "FULL_OBJECT",
+        MultipartUpload: { Parts: done },
+      }),
+    );
+    const head = await directClient(rig.minio).send(
+      new HeadObjectCommand({ Bucket: bucket, Key: "full-object", ChecksumMode: "ENABLED" }),
+    );
+    expect(head.ContentLength).toBe(5 * 1024 * 1024 + 1024);
+    expect(head.ChecksumCRC32).toBe(whole);
+    client.destroy();
+  });
+
   it.each(["", "something-else", "x=y; q"])(
     "ignores Expect: %j as S3 does (no 417)",
     async (expect$) => {
