@@ -148,6 +148,11 @@ adminCommand("attach", "attach <bucket> to its source bucket at <url>; validates
   .addOption(new Option("--s3-key <key>", "source access key").env("S3GW_SOURCE_ACCESS_KEY"))
   .addOption(new Option("--s3-secret <secret>", "source secret key").env("S3GW_SOURCE_SECRET_KEY"))
   .option("--source-region <region>", "region to sign source requests for", "us-east-1")
+  .option("--copy-on-read", "write objects read through the source fallback to the target")
+  .option(
+    "--copy-on-read-max-size <size>",
+    "largest object copy-on-read writes back (bytes, or with KiB/MiB/GiB; default 256MiB)",
+  )
   .action(
     async (
       name: string,
@@ -158,6 +163,8 @@ adminCommand("attach", "attach <bucket> to its source bucket at <url>; validates
         s3Key?: string;
         s3Secret?: string;
         sourceRegion: string;
+        copyOnRead?: boolean;
+        copyOnReadMaxSize?: string;
       },
     ) => {
       if (!opts.s3Key || !opts.s3Secret) {
@@ -174,6 +181,7 @@ adminCommand("attach", "attach <bucket> to its source bucket at <url>; validates
           sourceSecretKey: opts.s3Secret as string,
           sourceRegion: opts.sourceRegion,
           sourceCa,
+          ...copyOnReadFlags("attach", opts),
         }),
       );
       print(opts, { bucket: state }, () => showText(state));
@@ -194,6 +202,12 @@ adminCommand(
   .option("--tls-cert <file>", "change the source CA (PEM file or 'system')")
   .option("--s3-key <key>", "change the source access key")
   .option("--s3-secret <secret>", "change the source secret key")
+  .option("--copy-on-read", "turn copy-on-read on")
+  .option("--no-copy-on-read", "turn copy-on-read off")
+  .option(
+    "--copy-on-read-max-size <size>",
+    "change copy-on-read's size limit (bytes, or with KiB/MiB/GiB)",
+  )
   .action(
     async (
       opts: AdminFlags & {
@@ -207,6 +221,8 @@ adminCommand(
         tlsCert?: string;
         s3Key?: string;
         s3Secret?: string;
+        copyOnRead?: boolean;
+        copyOnReadMaxSize?: string;
       },
     ) => {
       const selectors = [
@@ -226,6 +242,7 @@ adminCommand(
       if (opts.tlsCert) body.sourceCa = await caArgument(opts.tlsCert, opts.newUrl ?? "https://");
       if (opts.s3Key) body.sourceAccessKey = opts.s3Key;
       if (opts.s3Secret) body.sourceSecretKey = opts.s3Secret;
+      Object.assign(body, copyOnReadFlags("update", opts));
       const states = await withClient(opts, async (c) => {
         if (opts.mode === "migrate") {
           const affected = (await c.list()).filter((s) => s.mode === "forward" && selects(body, s));
@@ -289,6 +306,34 @@ async function caArgument(arg: string, url: string): Promise<string> {
   return text;
 }
 
+/** Parses a size: bytes, or a number with KiB, MiB or GiB (also K/M/G, KB/MB/GB as binary units). */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? "").toLowerCase()] ?? 1;
+  const bytes = Number(m[1]) * unit;
+  return Number.isSafeInteger(bytes) ? bytes : Math.floor(bytes);
+}
+
+/** `--copy-on-read`, `--no-copy-on-read` and `--copy-on-read-max-size` as request fields. */
+function copyOnReadFlags(
+  command: string,
+  opts: { copyOnRead?: boolean; copyOnReadMaxSize?: string },
+): { copyOnRead?: boolean; copyOnReadMaxSize?: number } {
+  const out: { copyOnRead?: boolean; copyOnReadMaxSize?: number } = {};
+  if (opts.copyOnRead !== undefined) out.copyOnRead = opts.copyOnRead;
+  if (opts.copyOnReadMaxSize !== undefined) {
+    const size = parseSize(opts.copyOnReadMaxSize);
+    if (size === undefined || size < 1) {
+      throw new CliError(
+        `${command}: --copy-on-read-max-size ${opts.copyOnReadMaxSize} is not a size (e.g. 268435456, 256MiB, 1GiB)`,
+      );
+    }
+    out.copyOnReadMaxSize = size;
+  }
+  return out;
+}
+
 function selects(body: UpdateRequest, s: PublicBucketState): boolean {
   if (body.bucket !== undefined) return s.bucket === body.bucket;
   if (body.url !== undefined) return s.sourceUrl === body.url.replace(/\/$/, "");
@@ -349,7 +394,16 @@ function gatewaysText(status: StateStatus): string {
 
 function tableText(states: readonly PublicBucketState[]): string {
   const rows = [
-    ["BUCKET", "MODE", "SOURCE URL", "SOURCE BUCKET", "SOURCE KEY", "CA", "LAST CHANGE"],
+    [
+      "BUCKET",
+      "MODE",
+      "SOURCE URL",
+      "SOURCE BUCKET",
+      "SOURCE KEY",
+      "CA",
+      "COPY-ON-READ",
+      "LAST CHANGE",
+    ],
     ...states.map((s) => [
       s.bucket,
       s.mode,
@@ -357,10 +411,19 @@ function tableText(states: readonly PublicBucketState[]): string {
       s.sourceBucket,
       s.sourceAccessKey,
       s.sourceCa === "system" ? "system" : "pem",
+      copyOnReadText(s),
       lastChange(s),
     ]),
   ];
   return columns(rows);
+}
+
+/** `off`, or `on (≤ 256 MiB)`. */
+function copyOnReadText(s: PublicBucketState): string {
+  if (!s.copyOnRead) return "off";
+  const mib = s.copyOnReadMaxSize / 1024 ** 2;
+  const size = Number.isInteger(mib) ? `${mib} MiB` : `${s.copyOnReadMaxSize} bytes`;
+  return `on (≤ ${size})`;
 }
 
 /** Rows as left-aligned columns separated by two spaces. */
@@ -385,6 +448,8 @@ function showText(s: PublicBucketState): string {
     `source key:     ${s.sourceAccessKey}`,
     `source region:  ${s.sourceRegion}`,
     `source ca:      ${s.sourceCa}`,
+    `copy-on-read:   ${copyOnReadText(s)}`,
+    ...(s.tombstones === undefined ? [] : [`tombstones:     ${s.tombstones}`]),
     "history:",
     ...s.history.map(
       (h) =>

@@ -18,29 +18,28 @@
  */
 import { createHash, randomBytes, type Hash } from "node:crypto";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
-import { S3Client, S3ClientError, readBodyLimited, readBounded } from "../s3/client.js";
-import { UNSIGNED_PAYLOAD } from "../s3/sigv4-canonical.js";
+import { S3ClientError, readBounded, type S3Transport } from "../s3/client.js";
 import {
-  buildCompleteMultipartUpload,
-  parseCompleteMultipartUploadResult,
-  parseInitiateMultipartUploadResult,
-  parseTagging,
-  type CompletedPart,
-} from "../s3/xml-documents.js";
-import { parseListBucketResultV2 } from "../s3/xml-list.js";
+  abortMultipartUpload,
+  completeMultipartUploadConditionally,
+  createMultipartUpload,
+  deleteObject,
+  getObject,
+  getObjectTagging,
+  headObject,
+  listObjectsV2,
+  metadataFromHeaders,
+  metadataToHeaders,
+  putObjectConditionally,
+  uploadPart,
+  type GetObjectInput,
+  type GetObjectOutput,
+  type ObjectInfo,
+  type ObjectMetadata,
+} from "../s3/client-operations.js";
+import { UNSIGNED_PAYLOAD } from "../s3/sigv4-canonical.js";
+import type { CompletedPart, XmlTag } from "../s3/xml-documents.js";
 import type { CopyContext, CopyOutcome, ObjectCopier } from "./run.js";
-
-/** Headers of standard metadata that a GET→PUT copy must carry by hand. */
-const METADATA_HEADERS = [
-  "content-type",
-  "cache-control",
-  "content-disposition",
-  "content-encoding",
-  "content-language",
-  "expires",
-] as const;
-
-const MAX_XML = 1024 * 1024;
 
 /** Single-part objects up to this size are read whole before their PUT (see putBuffered). */
 const BUFFERED_MAX = 256 * 1024;
@@ -203,8 +202,10 @@ function meterBody(
 
 /** Options of {@link S3Copier}. */
 export interface S3CopierOptions {
-  readonly source: S3Client;
-  readonly target: S3Client;
+  /** Where objects are read (an {@link S3Client} in the CLI). */
+  readonly source: S3Transport;
+  /** Where objects are written. */
+  readonly target: S3Transport;
   readonly srcBucket: string;
   readonly destBucket: string;
   /** Objects larger than this go multipart. */
@@ -221,11 +222,17 @@ export interface S3CopierOptions {
   readonly spareLanes?: number;
 }
 
+/** What a single-part copy writes besides the bytes: the source's metadata and tags. */
+interface SingleWrite {
+  readonly metadata: ObjectMetadata;
+  readonly tagging?: XmlTag[];
+}
+
 /** Source object facts from HEAD. */
 interface SourceHead {
   readonly size: number;
   readonly etag: string;
-  readonly metadata: Record<string, string>;
+  readonly metadata: ObjectMetadata;
   readonly partsCount?: number;
 }
 
@@ -260,25 +267,7 @@ export function plainMd5OfEtag(etag: string): string | undefined {
 export function copyableMetadata(
   headers: Readonly<Record<string, string>>,
 ): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of METADATA_HEADERS) {
-    let value = headers[name];
-    if (value === undefined) continue;
-    if (name === "content-encoding") {
-      // aws-chunked is a transfer framing of the upload, never a property of the object.
-      value = value
-        .split(",")
-        .map((v) => v.trim())
-        .filter((v) => v !== "" && v.toLowerCase() !== "aws-chunked")
-        .join(", ");
-      if (value === "") continue;
-    }
-    out[name] = value;
-  }
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith("x-amz-meta-")) out[name] = value;
-  }
-  return out;
+  return metadataToHeaders(metadataFromHeaders(headers));
 }
 
 /** Renders tags as the `x-amz-tagging` header value (URL query form). */
@@ -306,30 +295,31 @@ export class S3Copier implements ObjectCopier {
   }
 
   private async headSource(key: string, signal: AbortSignal): Promise<SourceHead | undefined> {
-    let res;
+    let info: ObjectInfo;
     try {
-      res = await this.o.source.request({ method: "HEAD", bucket: this.o.srcBucket, key, signal });
+      info = await headObject(this.o.source, { bucket: this.o.srcBucket, key, signal });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
-    res.body.resume();
-    const size = Number(res.headers["content-length"] ?? "0");
-    const etag = res.headers["etag"] ?? "";
-    const head: SourceHead = { size, etag, metadata: copyableMetadata(res.headers) };
-    const mp = /-(\d+)"?$/.exec(etag);
+    const head: SourceHead = {
+      size: info.contentLength,
+      etag: info.etag,
+      metadata: info.metadata,
+    };
+    const mp = /-(\d+)"?$/.exec(info.etag);
     if (!mp) return head;
     // A multipart source: HEAD ?partNumber=1 tells the part count (x-amz-mp-parts-count).
     try {
-      const p = await this.o.source.request({
-        method: "HEAD",
+      const p = await headObject(this.o.source, {
         bucket: this.o.srcBucket,
         key,
-        query: { partNumber: "1" },
+        partNumber: 1,
         signal,
       });
-      p.body.resume();
-      const count = Number(p.headers["x-amz-mp-parts-count"] ?? mp[1]);
+      // A count that is not a number is distrusted (NaN), not replaced by the ETag's.
+      const count =
+        p.headers["x-amz-mp-parts-count"] === undefined ? Number(mp[1]) : (p.partsCount ?? NaN);
       return Number.isSafeInteger(count) && count > 0 ? { ...head, partsCount: count } : head;
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -338,22 +328,16 @@ export class S3Copier implements ObjectCopier {
     }
   }
 
+  /** The source's tags when GET/HEAD counted some (GET returns only their count). */
   private async tagsOf(
     key: string,
-    getHeaders: Readonly<Record<string, string>>,
+    got: ObjectInfo,
     signal: AbortSignal,
-  ): Promise<string | undefined> {
-    const count = getHeaders["x-amz-tagging-count"];
-    if (count === undefined || Number(count) === 0) return undefined;
-    const res = await this.o.source.request({
-      method: "GET",
-      bucket: this.o.srcBucket,
-      key,
-      query: { tagging: "" },
-      signal,
-    });
-    const tags = parseTagging(await readBodyLimited(res.body, MAX_XML));
-    return tags.length > 0 ? taggingHeader(tags) : undefined;
+  ): Promise<XmlTag[] | undefined> {
+    // A count we cannot read is asked about rather than taken for none.
+    if (got.headers["x-amz-tagging-count"] === undefined || got.tagCount === 0) return undefined;
+    const tags = await getObjectTagging(this.o.source, { bucket: this.o.srcBucket, key, signal });
+    return tags.length > 0 ? tags : undefined;
   }
 
   private async copyOne(key: string, ctx: CopyContext): Promise<CopyOutcome> {
@@ -363,9 +347,7 @@ export class S3Copier implements ObjectCopier {
     // and it goes by parts after a HEAD.
     const got = await this.getSource(key, ctx.signal);
     if (!got) return { kind: "skipDn" };
-    const size = Number(got.headers["content-length"] ?? "0");
-    const etag = got.headers["etag"] ?? "";
-    if (!/-\d+"?$/.test(etag) && size <= this.o.multipartThreshold) {
+    if (!/-\d+"?$/.test(got.etag) && got.contentLength <= this.o.multipartThreshold) {
       return this.copySingle(key, got, ctx);
     }
     got.body.destroy();
@@ -380,20 +362,14 @@ export class S3Copier implements ObjectCopier {
     });
   }
 
+  /** GetObject on the source (whole, one part, or a range); undefined when the key is gone. */
   private async getSource(
     key: string,
     signal: AbortSignal,
-    query?: Record<string, string>,
-  ): Promise<{ headers: Record<string, string>; body: Readable } | undefined> {
+    part?: Pick<GetObjectInput, "partNumber" | "range">,
+  ): Promise<GetObjectOutput | undefined> {
     try {
-      const res = await this.o.source.request({
-        method: "GET",
-        bucket: this.o.srcBucket,
-        key,
-        query,
-        signal,
-      });
-      return res;
+      return await getObject(this.o.source, { bucket: this.o.srcBucket, key, signal, ...part });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -402,40 +378,36 @@ export class S3Copier implements ObjectCopier {
 
   private async copySingle(
     key: string,
-    got: { headers: Record<string, string>; body: Readable },
+    got: GetObjectOutput,
     ctx: CopyContext,
   ): Promise<CopyOutcome> {
     const { counters } = ctx;
     try {
-      const size = Number(got.headers["content-length"] ?? "0");
-      const etag = got.headers["etag"] ?? "";
-      const headers: Record<string, string> = {
-        ...copyableMetadata(got.headers),
-        "if-none-match": "*",
-      };
-      const tagging = await this.tagsOf(key, got.headers, ctx.signal);
-      if (tagging) headers["x-amz-tagging"] = tagging;
-      const md5 = plainMd5OfEtag(etag);
-      if (md5) headers["content-md5"] = Buffer.from(md5, "hex").toString("base64");
+      const size = got.contentLength;
+      const md5 = plainMd5OfEtag(got.etag);
+      const tagging = await this.tagsOf(key, got, ctx.signal);
+      const write: SingleWrite = tagging
+        ? { metadata: got.metadata, tagging }
+        : { metadata: got.metadata };
       counters.dnld++;
-      if (size <= BUFFERED_MAX) return await this.putBuffered(key, got, size, md5, headers, ctx);
+      if (size <= BUFFERED_MAX) return await this.putBuffered(key, got, size, md5, write, ctx);
       const meter = meterBody(got.body, {
         onBytes: (n) => (counters.dlBytes += n),
         limiter: this.o.limiter,
         signal: ctx.signal,
       });
-      const res = await this.o.target.request({
-        method: "PUT",
+      const put = await putObjectConditionally(this.o.target, {
         bucket: this.o.destBucket,
         key,
-        headers,
+        ...write,
+        ifNoneMatch: "*",
+        // The source's MD5 lets the target check the bytes itself.
+        ...(md5 ? { contentMd5: Buffer.from(md5, "hex").toString("base64") } : {}),
         body: meter.stream,
         contentLength: size,
-        okStatuses: [412],
         signal: ctx.signal,
       });
-      res.body.resume();
-      if (res.status === 412) return { kind: "skipUp" };
+      if (!put.written) return { kind: "skipUp" };
       const sent = (meter.md5 as Hash).digest("hex");
       if (meter.bytes !== size) {
         throw new CopyError(
@@ -447,7 +419,7 @@ export class S3Copier implements ObjectCopier {
         );
       }
       // The target's ETag of a single PUT is the MD5 of what it stored (when not encrypted).
-      const targetMd5 = plainMd5OfEtag(res.headers["etag"] ?? "");
+      const targetMd5 = plainMd5OfEtag(put.etag);
       if ((md5 && sent !== md5) || (targetMd5 && targetMd5 !== sent)) {
         throw new CopyError(
           "ETagMismatch",
@@ -475,10 +447,10 @@ export class S3Copier implements ObjectCopier {
    */
   private async putBuffered(
     key: string,
-    got: { headers: Record<string, string>; body: Readable },
+    got: GetObjectOutput,
     size: number,
     md5: string | undefined,
-    headers: Record<string, string>,
+    write: SingleWrite,
     ctx: CopyContext,
   ): Promise<CopyOutcome> {
     const { counters } = ctx;
@@ -504,20 +476,19 @@ export class S3Copier implements ObjectCopier {
       );
     }
     if (this.o.limiter) await this.o.limiter.take(size, ctx.signal);
-    const res = await this.o.target.request({
-      method: "PUT",
+    const put = await putObjectConditionally(this.o.target, {
       bucket: this.o.destBucket,
       key,
-      headers: { ...headers, "content-md5": Buffer.from(sent, "hex").toString("base64") },
+      ...write,
+      ifNoneMatch: "*",
+      contentMd5: Buffer.from(sent, "hex").toString("base64"),
       body,
       // Content-MD5 already makes the target check the bytes; a SHA-256 of them adds nothing.
       payloadHash: UNSIGNED_PAYLOAD,
-      okStatuses: [412],
       signal: ctx.signal,
     });
-    res.body.resume();
-    if (res.status === 412) return { kind: "skipUp" };
-    const targetMd5 = plainMd5OfEtag(res.headers["etag"] ?? "");
+    if (!put.written) return { kind: "skipUp" };
+    const targetMd5 = plainMd5OfEtag(put.etag);
     if (targetMd5 && targetMd5 !== sent) {
       throw new CopyError(
         "ETagMismatch",
@@ -534,13 +505,7 @@ export class S3Copier implements ObjectCopier {
 
   private async headTarget(key: string, signal: AbortSignal): Promise<boolean> {
     try {
-      const res = await this.o.target.request({
-        method: "HEAD",
-        bucket: this.o.destBucket,
-        key,
-        signal,
-      });
-      res.body.resume();
+      await headObject(this.o.target, { bucket: this.o.destBucket, key, signal });
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -562,26 +527,22 @@ export class S3Copier implements ObjectCopier {
       : Math.max(1, Math.ceil(head.size / this.o.partSize));
     // The first GET also tells the tag count; its body becomes part 1.
     const first = byParts
-      ? await this.getSource(key, ctx.signal, { partNumber: "1" })
+      ? await this.getSource(key, ctx.signal, { partNumber: 1 })
       : await this.getRange(key, 0, Math.min(head.size, this.o.partSize), ctx.signal);
     if (!first) return { kind: "skipDn" };
     let uploadId: string | undefined;
     let pending: Readable | undefined = first.body;
     const whole = byParts ? undefined : createHash("md5");
     try {
-      const headers: Record<string, string> = { ...head.metadata };
-      const tagging = await this.tagsOf(key, first.headers, ctx.signal);
-      if (tagging) headers["x-amz-tagging"] = tagging;
-      const created = await this.o.target.request({
-        method: "POST",
-        bucket: this.o.destBucket,
-        key,
-        query: { uploads: "" },
-        headers,
-        signal: ctx.signal,
-      });
-      uploadId = parseInitiateMultipartUploadResult(
-        await readBodyLimited(created.body, MAX_XML),
+      const tagging = await this.tagsOf(key, first, ctx.signal);
+      uploadId = (
+        await createMultipartUpload(this.o.target, {
+          bucket: this.o.destBucket,
+          key,
+          metadata: head.metadata,
+          ...(tagging ? { tagging } : {}),
+          signal: ctx.signal,
+        })
       ).uploadId;
       counters.dnld++;
       // The first lane takes part 1 (whose GET is open) first, so `first` is never left unread.
@@ -613,31 +574,25 @@ export class S3Copier implements ObjectCopier {
           );
         }
       }
-      const done = await this.o.target.request({
-        method: "POST",
+      // A refusal comes as a 412 or as a PreconditionFailed Error document inside a 200
+      // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html);
+      // any other Error document is thrown (status 500, retried).
+      const done = await completeMultipartUploadConditionally(this.o.target, {
         bucket: this.o.destBucket,
         key,
-        query: { uploadId },
-        headers: { "if-none-match": "*", "content-type": "application/xml" },
-        body: buildCompleteMultipartUpload({ parts }),
-        okStatuses: [412],
+        uploadId,
+        parts,
+        ifNoneMatch: "*",
         signal: ctx.signal,
       });
-      const text = (await readBodyLimited(done.body, MAX_XML)).toString("utf8");
-      if (done.status === 412) {
+      if (!done.written) {
         counters.ulBytes -= total;
         await this.abort(key, uploadId);
         uploadId = undefined;
         return { kind: "skipUp" };
       }
-      // CompleteMultipartUpload can answer 200 with an Error document
-      // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html).
-      if (/^\s*(<\?xml[^>]*>\s*)?<Error>/.test(text)) {
-        const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? "InternalError";
-        throw new S3ClientError(code, { status: code === "PreconditionFailed" ? 412 : 500, key });
-      }
       uploadId = undefined;
-      const finalEtag = parseCompleteMultipartUploadResult(text).etag;
+      const finalEtag = done.etag;
       if (byParts && head.etag && finalEtag && stripQuotes(finalEtag) !== stripQuotes(head.etag)) {
         throw new CopyError(
           "ETagMismatch",
@@ -688,7 +643,7 @@ export class S3Copier implements ObjectCopier {
     plan: {
       partCount: number;
       byParts: boolean;
-      first: { headers: Record<string, string>; body: Readable };
+      first: GetObjectOutput;
       uploadId: string;
       whole: Hash | undefined;
     },
@@ -755,7 +710,7 @@ export class S3Copier implements ObjectCopier {
     key: string,
     head: SourceHead,
     n: number,
-    opened: { headers: Record<string, string>; body: Readable } | undefined,
+    opened: GetObjectOutput | undefined,
     o: {
       uploadId: string;
       byParts: boolean;
@@ -771,7 +726,7 @@ export class S3Copier implements ObjectCopier {
   ): Promise<{ etag: string; len: number; verified: boolean } | undefined> {
     let got = opened;
     if (got === undefined) {
-      if (o.byParts) got = await this.getSource(key, o.signal, { partNumber: String(n) });
+      if (o.byParts) got = await this.getSource(key, o.signal, { partNumber: n });
       else {
         const start = (n - 1) * this.o.partSize;
         got = await this.getRange(
@@ -786,13 +741,13 @@ export class S3Copier implements ObjectCopier {
     const body = got.body;
     try {
       // The object must not change under us: every part GET must show the HEAD's ETag.
-      const partEtag = got.headers["etag"];
-      if (partEtag !== undefined && head.etag !== "" && partEtag !== head.etag) {
+      const partEtag = got.etag;
+      if (partEtag !== "" && head.etag !== "" && partEtag !== head.etag) {
         throw new CopyError("SourceChanged", "the source object changed during the copy", {
           retryable: true,
         });
       }
-      const len = Number(got.headers["content-length"] ?? "0");
+      const len = got.contentLength;
       const { counters } = o;
       const meter = meterBody(body, {
         onBytes: (b) => (counters.dlBytes += b),
@@ -801,17 +756,15 @@ export class S3Copier implements ObjectCopier {
         extraHash: o.whole,
         hash: o.hashLocally,
       });
-      const res = await this.o.target.request({
-        method: "PUT",
+      const { etag } = await uploadPart(this.o.target, {
         bucket: this.o.destBucket,
         key,
-        query: { partNumber: String(n), uploadId: o.uploadId },
+        uploadId: o.uploadId,
+        partNumber: n,
         body: meter.stream,
         contentLength: len,
         signal: o.signal,
       });
-      res.body.resume();
-      const etag = res.headers["etag"] ?? "";
       const targetMd5 = plainMd5OfEtag(etag);
       const sent = meter.md5?.digest("hex");
       if (
@@ -833,37 +786,24 @@ export class S3Copier implements ObjectCopier {
     }
   }
 
-  private async getRange(
+  /** GET of bytes [start, end) of the source; undefined when the key is gone. */
+  private getRange(
     key: string,
     start: number,
     end: number,
     signal: AbortSignal,
-  ): Promise<{ headers: Record<string, string>; body: Readable } | undefined> {
-    try {
-      const res = await this.o.source.request({
-        method: "GET",
-        bucket: this.o.srcBucket,
-        key,
-        headers: { range: `bytes=${start}-${end - 1}` },
-        signal,
-      });
-      return res;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  ): Promise<GetObjectOutput | undefined> {
+    return this.getSource(key, signal, { range: { start, end: end - 1 } });
   }
 
   private async abort(key: string, uploadId: string): Promise<void> {
     try {
-      const res = await this.o.target.request({
-        method: "DELETE",
+      await abortMultipartUpload(this.o.target, {
         bucket: this.o.destBucket,
         key,
-        query: { uploadId },
+        uploadId,
         signal: AbortSignal.timeout(30_000),
       });
-      res.body.resume();
     } catch {
       // Best effort: a lifecycle rule for incomplete uploads cleans up what is left.
     }
@@ -872,23 +812,18 @@ export class S3Copier implements ObjectCopier {
   private async verifyOne(key: string, ctx: CopyContext): Promise<CopyOutcome> {
     const src = await this.headSource(key, ctx.signal);
     if (!src) return { kind: "skipDn" };
-    let res;
+    let res: ObjectInfo;
     try {
-      res = await this.o.target.request({
-        method: "HEAD",
-        bucket: this.o.destBucket,
-        key,
-        signal: ctx.signal,
-      });
+      res = await headObject(this.o.target, { bucket: this.o.destBucket, key, signal: ctx.signal });
     } catch (err) {
       if (isNotFound(err)) return { kind: "mismatch", problem: "missing on the target" };
       throw err;
     }
-    res.body.resume();
     ctx.counters.dnld++;
-    const size = Number(res.headers["content-length"] ?? "-1");
+    // A HEAD without a Content-Length is a mismatch, never a size of 0.
+    const size = res.headers["content-length"] === undefined ? -1 : res.contentLength;
     if (size !== src.size) return { kind: "mismatch", problem: `size ${size}, source ${src.size}` };
-    const etag = res.headers["etag"] ?? "";
+    const etag = res.etag;
     if (stripQuotes(etag) !== stripQuotes(src.etag)) {
       // A non-multipart source copied by parts has a different (multipart) ETag by design.
       const sourcePlain = plainMd5OfEtag(src.etag) !== undefined;
@@ -897,12 +832,13 @@ export class S3Copier implements ObjectCopier {
         return { kind: "mismatch", problem: `ETag ${etag}, source ${src.etag}` };
       }
     }
-    const tmeta = copyableMetadata(res.headers);
-    for (const [name, value] of Object.entries(src.metadata)) {
+    const tmeta = metadataToHeaders(res.metadata);
+    const smeta = metadataToHeaders(src.metadata);
+    for (const [name, value] of Object.entries(smeta)) {
       if (tmeta[name] !== value) return { kind: "mismatch", problem: `${name} differs` };
     }
     for (const name of Object.keys(tmeta)) {
-      if (name.startsWith("x-amz-meta-") && src.metadata[name] === undefined) {
+      if (name.startsWith("x-amz-meta-") && smeta[name] === undefined) {
         return { kind: "mismatch", problem: `${name} only on the target` };
       }
     }
@@ -955,29 +891,19 @@ export class S3Copier implements ObjectCopier {
     if (left > 0) await sleep(left, signal);
   }
 
-  /** Pages the source bucket with ListObjectsV2, in key order, after `startAfter`. */
+  /**
+   * Pages the source bucket with ListObjectsV2, in key order, after `startAfter`, through the
+   * checked pager: a truncated page without a new continuation token fails the listing
+   * instead of ending it early (which would leave the rest of the bucket uncopied, silently).
+   * Each page's wait is bounded by the client's header and body timeouts.
+   */
   async *listSource(startAfter: string | undefined): AsyncIterable<string> {
-    let token: string | undefined;
-    for (;;) {
-      const res = await this.o.source.request({
-        method: "GET",
-        bucket: this.o.srcBucket,
-        query: {
-          "list-type": "2",
-          "max-keys": "1000",
-          "continuation-token": token,
-          "start-after": token === undefined ? startAfter : undefined,
-          "encoding-type": "url",
-        },
-        signal: AbortSignal.timeout(120_000),
-      });
-      const page = parseListBucketResultV2(await readBodyLimited(res.body, 16 * 1024 * 1024));
-      const encoded = page.encodingType === "url";
-      for (const entry of page.contents)
-        yield encoded ? decodeURIComponent(entry.key.replace(/\+/g, "%20")) : entry.key;
-      if (!page.isTruncated || !page.nextContinuationToken) return;
-      token = page.nextContinuationToken;
-    }
+    const pages = listObjectsV2(this.o.source, {
+      bucket: this.o.srcBucket,
+      maxKeys: 1000,
+      ...(startAfter === undefined ? {} : { startAfter }),
+    });
+    for await (const page of pages) for (const entry of page.contents) yield entry.key;
   }
 
   /**
@@ -986,34 +912,25 @@ export class S3Copier implements ObjectCopier {
    */
   async probeConditional(): Promise<boolean> {
     const key = `.s3migrate-probe/${Date.now()}-${randomBytes(6).toString("hex")}`;
-    const put = (): Promise<number> =>
-      this.o.target
-        .request({
-          method: "PUT",
+    const put = async (): Promise<boolean> =>
+      (
+        await putObjectConditionally(this.o.target, {
           bucket: this.o.destBucket,
           key,
-          headers: { "if-none-match": "*" },
+          ifNoneMatch: "*",
           body: Buffer.from("s3migrate probe\n"),
-          okStatuses: [412],
           signal: AbortSignal.timeout(30_000),
         })
-        .then((r) => {
-          r.body.resume();
-          return r.status;
-        });
+      ).written;
     try {
       await put();
-      return (await put()) === 412;
+      return !(await put());
     } finally {
-      await this.o.target
-        .request({
-          method: "DELETE",
-          bucket: this.o.destBucket,
-          key,
-          signal: AbortSignal.timeout(30_000),
-        })
-        .then((r) => r.body.resume())
-        .catch(() => undefined);
+      await deleteObject(this.o.target, {
+        bucket: this.o.destBucket,
+        key,
+        signal: AbortSignal.timeout(30_000),
+      }).catch(() => undefined);
     }
   }
 }

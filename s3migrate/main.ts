@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { Writable } from "node:stream";
 import { S3Client, S3ClientError, S3ConnectionError } from "../s3/client.js";
+import { headBucket } from "../s3/client-operations.js";
 import { compareKeys } from "../s3/key-order.js";
 import { ListFileError } from "../s3find/list-file.js";
 import { BandwidthLimiter, S3Copier } from "./copier.js";
@@ -66,12 +67,7 @@ async function readCa(path: string | undefined, flag: string): Promise<Buffer | 
 /** Checks that a bucket answers (HeadBucket); maps failures to exit 3 (unreachable) or 2 (config). */
 async function checkBucket(client: S3Client, bucket: string, role: string): Promise<void> {
   try {
-    const res = await client.request({
-      method: "HEAD",
-      bucket,
-      signal: AbortSignal.timeout(30_000),
-    });
-    res.body.resume();
+    await headBucket(client, { bucket, signal: AbortSignal.timeout(30_000) });
   } catch (err) {
     if (err instanceof S3ConnectionError)
       throw new EndpointError(`${role} ${client.origin}: ${err.message}`);

@@ -1,8 +1,15 @@
 // `npm run demo`: the main job on local servers, end to end, with the real commands an operator
 // types (docs/runbook.md). It starts a source (Versity Gateway, posix backend: a POSIX view) and
 // a target (MinIO) on loopback, fills a source bucket, puts s3gw in front of the target over TLS,
-// attaches the bucket and forwards it, lists the source's POSIX view with s3find, copies every
-// object with s3migrate, verifies, and stops everything. Each command is printed before it runs.
+// attaches the bucket and forwards it, lists the source's POSIX view with s3find, switches the
+// bucket to migrate mode, copies every object with s3migrate while an application reads a
+// not-yet-copied object, writes a new one and deletes one through the gateway (each checked on
+// both backends), verifies, and stops everything. Each command is printed before it runs.
+//
+// Listings of a bucket in migrate mode answer NotImplemented until the merged listing lands
+// (issue 8, part 2), so this demo lists through the gateway only in forward mode, and checks
+// migrate mode's effects with direct requests to the backends; s3migrate reads its keys from
+// s3find's lists (`--src-folder`), and `--verify` HEADs each listed key: neither lists.
 
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -10,8 +17,9 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { S3Client } from "../s3/client.js";
-import { createBucket, listObjectsV2, putObject } from "../s3/client-operations.js";
+import { readBounded, S3Client } from "../s3/client.js";
+import { createBucket, headObject, listObjectsV2, putObject } from "../s3/client-operations.js";
+import { S3ClientError } from "../s3/client-errors.js";
 import { freePort, repoRoot, startServer, type RunningServer } from "../test/rig/servers.js";
 
 const run = promisify(execFile);
@@ -75,6 +83,32 @@ function startGateway(config: string, env: NodeJS.ProcessEnv): Promise<ChildProc
   });
 }
 
+/** Whether `key` is in `bucket` on one backend (HEAD; a 404 is "no", anything else throws). */
+async function present(client: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await headObject(client, { bucket, key });
+    return true;
+  } catch (err) {
+    if (err instanceof S3ClientError && err.status === 404) return false;
+    throw err;
+  }
+}
+
+/** Waits (polling, at most `ms`) until `probe` is true. */
+async function until(probe: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Fails the demo unless `ok`. */
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`check failed: ${what}`);
+  console.log(`   ok: ${what}`);
+}
+
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), "s3-migration-demo-"));
   const servers: RunningServer[] = [];
@@ -102,6 +136,16 @@ async function main(): Promise<void> {
     });
     await createBucket(src, { bucket: BUCKET });
     await createBucket(dst, { bucket: BUCKET }); // Prepare: the empty target bucket, same name.
+    // The last key in the lists' order: s3migrate reaches it last, so the application can read
+    // it through the gateway before it is copied.
+    const LATE_KEY = "albums/zz/late.jpg";
+    const lateBytes = randomBytes(4096);
+    await putObject(src, {
+      bucket: BUCKET,
+      key: LATE_KEY,
+      body: lateBytes,
+      metadata: { contentType: "image/jpeg", userMetadata: { camera: "demo" } },
+    });
     for (let i = 0; i < OBJECTS; i += 50) {
       await Promise.all(
         Array.from({ length: Math.min(50, OBJECTS - i) }, (_, j) =>
@@ -178,9 +222,10 @@ async function main(): Promise<void> {
     console.log(
       `   an application listing through the gateway sees ${seen} objects (served by the source)`,
     );
-    await viaGateway.close();
 
-    console.log("\n4. Migrate: list the source's POSIX view, dry-run, then copy everything");
+    console.log(
+      "\n4. Migrate: list the source's POSIX view, dry-run, switch, then copy everything",
+    );
     const lists = join(work, "src-lists");
     const dest = join(work, "dest-folder");
     await cli("s3find", [
@@ -218,7 +263,44 @@ async function main(): Promise<void> {
       S3MIGRATE_DEST_SECRET: target.secretAccessKey,
     };
     await cli("s3migrate", [...copyArgs, "--dry-run", "--first", "100"], copyEnv);
-    await cli("s3migrate", copyArgs, copyEnv);
+    // The point of no return: the target becomes the system of record, the source the fallback
+    // for what is not copied yet. From here on, the gateway's listings answer NotImplemented
+    // until the merged listing lands (issue 8, part 2): nothing below lists through it.
+    await cli(
+      "s3gw",
+      ["bucket", "migrate", "update", "--bucket", BUCKET, "--mode", "migrate", "--yes"],
+      admin,
+    );
+    // A bandwidth cap keeps the copy running long enough for the application's requests below
+    // to happen while it runs (a demo only: operators cap bandwidth to spare the source).
+    const copying = cli("s3migrate", [...copyArgs, "--max-bps", "1M"], copyEnv);
+    try {
+      console.log(
+        "\n   While s3migrate runs, the application uses the bucket through the gateway:",
+      );
+      check(!(await present(dst, BUCKET, LATE_KEY)), `${LATE_KEY} is not on the target yet`);
+      const read = await viaGateway.request({ method: "GET", bucket: BUCKET, key: LATE_KEY });
+      const readBytes = await readBounded(read.body, 1024 * 1024);
+      check(readBytes.equals(lateBytes), `GET ${LATE_KEY} through the gateway: the source's bytes`);
+      console.log(`   (served from: ${read.headers["x-s3gw-served-from"] ?? "target"})`);
+
+      const NEW_KEY = "albums/new/from-the-app.jpg";
+      await putObject(viaGateway, { bucket: BUCKET, key: NEW_KEY, body: randomBytes(2048) });
+      check(await present(dst, BUCKET, NEW_KEY), `PUT ${NEW_KEY}: on the target`);
+      check(!(await present(src, BUCKET, NEW_KEY)), `PUT ${NEW_KEY}: not on the source`);
+
+      // Deleting a key that s3migrate has already copied: a key deleted while its copy is in
+      // flight can come back until tombstones land (issue 13; PITFALLS.md, "Migrate mode").
+      const GONE_KEY = "albums/00/photo-0.jpg";
+      await until(() => present(dst, BUCKET, GONE_KEY), 60_000, `${GONE_KEY} on the target`);
+      (await viaGateway.request({ method: "DELETE", bucket: BUCKET, key: GONE_KEY })).body.resume();
+      check(!(await present(dst, BUCKET, GONE_KEY)), `DELETE ${GONE_KEY}: gone from the target`);
+      check(!(await present(src, BUCKET, GONE_KEY)), `DELETE ${GONE_KEY}: gone from the source`);
+    } finally {
+      await copying;
+    }
+    check(await present(dst, BUCKET, LATE_KEY), `${LATE_KEY} copied to the target by s3migrate`);
+    await viaGateway.close();
 
     console.log(
       "\n5. Verify: every source key is on the target with the same size, ETag and metadata",

@@ -10,6 +10,14 @@
  * Ratios gateway/direct are printed against the goals of issue 3: ≥ 0.8× for small ops,
  * ≥ 0.95× for large, forward-mode p50 ≤ 1.2× direct.
  *
+ * Phase `migrate` (issue 8; not in the default set): a bucket in migrate mode whose objects are
+ * only on the source (MinIO B). GET of a not-yet-copied object through the gateway (a target
+ * miss, then the source) vs the same GET directly from the source, 4 KiB at
+ * `--migrate-concurrency` for `--seconds` and 64 MiB one stream at a time (goal: p50 ≤ 1.3×);
+ * the target miss itself (a GET that the target answers 404) measured alone; and a
+ * cross-cluster CopyObject of `--copy-size` (default 256 MiB) through the gateway vs a streamed
+ * GET from the source + PUT to the target with our SDK.
+ *
  * The load generator is our own (s3/client.ts: undici keep-alive pool and our SigV4 signer),
  * in this process; MinIO's `warp` was not available from the module proxy here. The gateway runs
  * as `s3gw serve` in a child process with its normal access log (to a file). Both MinIOs serve
@@ -49,6 +57,8 @@ const { values } = parseArgs({
     "large-size": { type: "string", default: "256M" },
     "large-count": { type: "string", default: "2" },
     phases: { type: "string", default: "small,large" },
+    "migrate-concurrency": { type: "string", default: "4" },
+    "copy-size": { type: "string", default: "256M" },
     "gateway-node-args": { type: "string", default: "" },
     "log-level": { type: "string", default: "info" },
   },
@@ -67,6 +77,9 @@ const LARGE_SIZE = size(values["large-size"]);
 const LARGE_COUNT = Number(values["large-count"]);
 const PHASES = new Set(values.phases.split(","));
 const SMALL_SIZE = 4096;
+const MIGRATE_CONCURRENCY = Number(values["migrate-concurrency"]);
+const COPY_SIZE = size(values["copy-size"]);
+const MIGRATE_LARGE_SIZE = 64 * 1024 ** 2;
 
 const work = mkdtempSync(join(tmpdir(), "s3gw-bench-"));
 const children: ChildProcess[] = [];
@@ -297,11 +310,11 @@ async function drive(
 const SMALL = randomBytes(SMALL_SIZE);
 const LARGE_BLOCK = randomBytes(4 * 1024 * 1024);
 
-function largeBody(): Readable {
+function largeBody(total = LARGE_SIZE): Readable {
   return Readable.from(
     (function* () {
-      for (let sent = 0; sent < LARGE_SIZE; sent += LARGE_BLOCK.length) {
-        yield LARGE_BLOCK.subarray(0, Math.min(LARGE_BLOCK.length, LARGE_SIZE - sent));
+      for (let sent = 0; sent < total; sent += LARGE_BLOCK.length) {
+        yield LARGE_BLOCK.subarray(0, Math.min(LARGE_BLOCK.length, total - sent));
       }
     })(),
   );
@@ -380,6 +393,134 @@ async function largeGet(e: Endpoint): Promise<Result> {
   );
 }
 
+// ---- migrate mode (issue 8) -------------------------------------------------------------------
+/** Where the migrate phase reads and writes. */
+interface MigrateSetup {
+  readonly gateway: S3Client;
+  readonly directSource: S3Client;
+  readonly directTarget: S3Client;
+  /** The client-facing bucket (on the target, in migrate mode). */
+  readonly bucket: string;
+  /** Its source bucket on MinIO B. */
+  readonly sourceBucket: string;
+}
+
+/** GETs `key(i)` from `bucket` with `workers` loops; a 404 counts as an answer when `miss`. */
+function getLoop(
+  client: S3Client,
+  bucket: string,
+  key: (i: number) => string,
+  options: { readonly workers: number; readonly seconds?: number; readonly count?: number },
+  miss = false,
+): Promise<Result> {
+  return drive(async (i) => {
+    const res = await client.request({
+      method: "GET",
+      bucket,
+      key: key(i),
+      ...(miss ? { okStatuses: [404] } : {}),
+    });
+    return drain(res.body);
+  }, options);
+}
+
+/** The migrate phase's measurements, recorded under their phase names. */
+async function migratePhase(
+  m: MigrateSetup,
+  record: (phase: string, name: string, r: Result) => void,
+): Promise<void> {
+  const smallKeys = 256;
+  console.log(
+    `  (migrate: ${smallKeys} × 4 KiB, 2 × 64 MiB and 1 × ${COPY_SIZE / 1024 ** 2} MiB on the source only)`,
+  );
+  await drive(
+    async (i) => {
+      const r = await m.directSource.request({
+        method: "PUT",
+        bucket: m.sourceBucket,
+        key: `small/${i}`,
+        body: SMALL,
+      });
+      return drain(r.body);
+    },
+    { workers: 16, count: smallKeys },
+  );
+  for (const [key, bytes] of [
+    ["large/0", MIGRATE_LARGE_SIZE],
+    ["large/1", MIGRATE_LARGE_SIZE],
+    ["copy-me", COPY_SIZE],
+  ] as const) {
+    const r = await m.directSource.request({
+      method: "PUT",
+      bucket: m.sourceBucket,
+      key,
+      body: largeBody(bytes),
+      contentLength: bytes,
+    });
+    await drain(r.body);
+  }
+  const small = (i: number): string => `small/${i % smallKeys}`;
+  const timed = { workers: MIGRATE_CONCURRENCY, seconds: SECONDS };
+  // Warm both paths' connections first (TLS handshakes are not what is measured).
+  await getLoop(m.gateway, m.bucket, small, { workers: MIGRATE_CONCURRENCY, count: 32 });
+  await getLoop(m.directSource, m.sourceBucket, small, { workers: MIGRATE_CONCURRENCY, count: 32 });
+  record(
+    "mig get 4KiB",
+    "direct source",
+    await getLoop(m.directSource, m.sourceBucket, small, timed),
+  );
+  record("mig get 4KiB", "gateway migrate", await getLoop(m.gateway, m.bucket, small, timed));
+  record(
+    "target miss",
+    "direct target 404",
+    await getLoop(m.directTarget, m.bucket, small, timed, true),
+  );
+  const large = (i: number): string => `large/${i % 2}`;
+  const streams = { workers: 1, count: 4 };
+  record(
+    "mig get 64MiB",
+    "direct source",
+    await getLoop(m.directSource, m.sourceBucket, large, streams),
+  );
+  record("mig get 64MiB", "gateway migrate", await getLoop(m.gateway, m.bucket, large, streams));
+
+  const copies = { workers: 1, count: 2 };
+  record(
+    "copy large",
+    "gateway CopyObject",
+    await drive(async (i) => {
+      const r = await m.gateway.request({
+        method: "PUT",
+        bucket: m.bucket,
+        key: `copied/${i}`,
+        headers: { "x-amz-copy-source": `/${m.bucket}/copy-me` },
+      });
+      await drain(r.body);
+      return COPY_SIZE;
+    }, copies),
+  );
+  record(
+    "copy large",
+    "SDK GET+PUT",
+    await drive(async (i) => {
+      const got = await m.directSource.request({
+        method: "GET",
+        bucket: m.sourceBucket,
+        key: "copy-me",
+      });
+      const put = await m.directTarget.request({
+        method: "PUT",
+        bucket: m.bucket,
+        key: `sdk-copied/${i}`,
+        body: got.body,
+        contentLength: Number(got.headers["content-length"]),
+      });
+      await drain(put.body);
+      return COPY_SIZE;
+    }, copies),
+  );
+}
+
 // ---- CPU accounting ----------------------------------------------------------------------------
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
 function cpuSeconds(pid: number | undefined): number {
@@ -434,6 +575,27 @@ async function main(): Promise<void> {
   );
   admin(gw.adminUrl, ["update", "--mode", "forward", "--bucket", "bench-fwd"]);
   const gateway = clientFor(gw.endpoint, USER);
+  if (PHASES.has("migrate")) {
+    (await directA.request({ method: "PUT", bucket: "bench-mig" })).body.resume();
+    (await directB.request({ method: "PUT", bucket: "bench-mig-src" })).body.resume();
+    admin(
+      gw.adminUrl,
+      [
+        "attach",
+        "bench-mig",
+        minioB.endpoint,
+        join(certsDir, "ca.pem"),
+        "--source",
+        "bench-mig-src",
+      ],
+      {
+        S3GW_SOURCE_ACCESS_KEY: minioB.accessKeyId,
+        S3GW_SOURCE_SECRET_KEY: minioB.secretAccessKey,
+      },
+    );
+    admin(gw.adminUrl, ["update", "--mode", "forward", "--bucket", "bench-mig"]);
+    admin(gw.adminUrl, ["update", "--mode", "migrate", "--bucket", "bench-mig", "--yes"]);
+  }
 
   const endpoints: Endpoint[] = [
     { name: "direct target", client: directA, bucket },
@@ -463,9 +625,10 @@ async function main(): Promise<void> {
   };
   const record = (phase: string, e: Endpoint, r: Result & { cpu?: string }): void => {
     (table[phase] ??= {})[e.name] = r;
-    const rate = phase.includes("large")
-      ? `${(r.bytes / r.seconds / 1e6).toFixed(1)} MB/s`
-      : `${(r.ops / r.seconds).toFixed(0)} ops/s`;
+    const rate =
+      phase.includes("large") || phase.includes("MiB")
+        ? `${(r.bytes / r.seconds / 1e6).toFixed(1)} MB/s`
+        : `${(r.ops / r.seconds).toFixed(0)} ops/s`;
     console.log(
       `  ${phase.padEnd(10)} ${e.name.padEnd(16)} ${rate.padStart(12)}  p50 ${percentile(r.latencies, 50).toFixed(1)} ms  p99 ${percentile(r.latencies, 99).toFixed(1)} ms${r.errors > 0 ? `  errors ${r.errors}` : ""}${r.cpu === undefined || r.cpu === "" ? "" : `\n      cpu/op: ${r.cpu}`}`,
     );
@@ -486,6 +649,19 @@ async function main(): Promise<void> {
   if (PHASES.has("large")) {
     for (const e of endpoints) record("put large", e, await measured(() => largePut(e)));
     for (const e of endpoints) record("get large", e, await measured(() => largeGet(e)));
+  }
+
+  if (PHASES.has("migrate")) {
+    await migratePhase(
+      {
+        gateway,
+        directSource: directB,
+        directTarget: directA,
+        bucket: "bench-mig",
+        sourceBucket: "bench-mig-src",
+      },
+      (phase, name, r) => record(phase, { name, client: gateway, bucket: "" }, r),
+    );
   }
 
   console.log("\nratios (gateway / direct; goal in brackets)");
@@ -518,6 +694,16 @@ async function main(): Promise<void> {
   }
   for (const phase of ["put 4KiB", "get 4KiB"])
     ratio(phase, "gateway forward", "direct source", "≤ 1.2", "p50");
+  ratio("mig get 4KiB", "gateway migrate", "direct source", "≤ 1.3", "p50");
+  ratio("mig get 64MiB", "gateway migrate", "direct source", "≤ 1.3", "p50");
+  ratio("mig get 64MiB", "gateway migrate", "direct source", "—", "rate");
+  ratio("copy large", "gateway CopyObject", "SDK GET+PUT", "—", "rate");
+  const miss = table["target miss"]?.["direct target 404"];
+  if (miss !== undefined) {
+    console.log(
+      `  target miss (a 404 GET on the target, paid first by every fallback read): p50 ${percentile(miss.latencies, 50).toFixed(2)} ms`,
+    );
+  }
 
   await Promise.all([directA.close(), directB.close(), gateway.close(), tlsAgent.close()]);
   // SIGTERM lets the gateway write its CPU profile when --cpu-prof was given.

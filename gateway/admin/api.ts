@@ -20,7 +20,9 @@ import {
 } from "./protocol.js";
 import type { GatewayConfig } from "../config.js";
 import {
+  DEFAULT_COPY_ON_READ_MAX_SIZE,
   isBucketName,
+  MAX_COPY_ON_READ_MAX_SIZE,
   MigrationStateError,
   type AttachInput,
   type BucketMigrationState,
@@ -87,6 +89,8 @@ export function publicState(state: BucketMigrationState): PublicBucketState {
     sourceAccessKey: state.sourceAccessKey,
     sourceRegion: state.sourceRegion,
     sourceCa: describeCa(state.sourceCa),
+    copyOnRead: state.copyOnRead ?? false,
+    copyOnReadMaxSize: state.copyOnReadMaxSize ?? DEFAULT_COPY_ON_READ_MAX_SIZE,
     history: state.history,
   };
 }
@@ -256,7 +260,8 @@ export async function createAdminApi(options: AdminApiOptions): Promise<FastifyI
     const state = store.get(bucketParam(req.params.bucket));
     if (!state)
       throw new AdminError(404, "NotAttached", `bucket ${req.params.bucket} is not attached`);
-    return { bucket: publicState(state), ...(await status()) };
+    const tombstones = await store.countTombstones(state.bucket);
+    return { bucket: { ...publicState(state), tombstones }, ...(await status()) };
   });
 
   app.post<{ Params: { bucket: string } }>(
@@ -282,6 +287,7 @@ export async function createAdminApi(options: AdminApiOptions): Promise<FastifyI
         sourceRegion:
           body.sourceRegion === undefined ? "us-east-1" : regionField(body.sourceRegion),
         sourceCa: caField(body.sourceCa, sourceUrl),
+        ...copyOnReadOf(body),
       };
       rejectUnknown(body, [
         "sourceUrl",
@@ -290,6 +296,7 @@ export async function createAdminApi(options: AdminApiOptions): Promise<FastifyI
         "sourceSecretKey",
         "sourceRegion",
         "sourceCa",
+        ...COPY_ON_READ_FIELDS,
       ]);
       await validator.validate(input, { checkTarget: true });
       const saved = await store.attach(input, { by: by(req) });
@@ -317,6 +324,7 @@ export async function createAdminApi(options: AdminApiOptions): Promise<FastifyI
       "sourceSecretKey",
       "sourceRegion",
       "sourceCa",
+      ...COPY_ON_READ_FIELDS,
     ]);
     const selector = selectorOf(body);
     const change = changeOf(body);
@@ -324,10 +332,12 @@ export async function createAdminApi(options: AdminApiOptions): Promise<FastifyI
       throw new AdminError(
         400,
         "InvalidRequest",
-        "nothing to update: give mode or source settings",
+        "nothing to update: give mode, source or copy-on-read settings",
       );
     }
-    const sourceChanged = Object.keys(change).some((k) => k !== "mode");
+    const sourceChanged = Object.keys(change).some(
+      (k) => k !== "mode" && !(COPY_ON_READ_FIELDS as readonly string[]).includes(k),
+    );
     if (sourceChanged) {
       // The new source settings must work for every bucket they apply to before any is saved.
       const current = selected(store.list(), selector);
@@ -512,7 +522,37 @@ function changeOf(body: Json): StateChange {
   if (body.sourceCa !== undefined) {
     change.sourceCa = caField(body.sourceCa, change.sourceUrl ?? "https://");
   }
-  return change;
+  return { ...change, ...copyOnReadOf(body) };
+}
+
+/** The copy-on-read settings of attach and update. */
+const COPY_ON_READ_FIELDS = ["copyOnRead", "copyOnReadMaxSize"] as const;
+
+/** Validates the copy-on-read settings of a request body (absent fields stay absent). */
+function copyOnReadOf(body: Json): { copyOnRead?: boolean; copyOnReadMaxSize?: number } {
+  const out: { copyOnRead?: boolean; copyOnReadMaxSize?: number } = {};
+  if (body.copyOnRead !== undefined) {
+    if (typeof body.copyOnRead !== "boolean")
+      throw new AdminError(400, "InvalidArgument", "copyOnRead must be true or false");
+    out.copyOnRead = body.copyOnRead;
+  }
+  const max = body.copyOnReadMaxSize;
+  if (max !== undefined) {
+    if (
+      typeof max !== "number" ||
+      !Number.isInteger(max) ||
+      max < 1 ||
+      max > MAX_COPY_ON_READ_MAX_SIZE
+    ) {
+      throw new AdminError(
+        400,
+        "InvalidArgument",
+        `copyOnReadMaxSize must be a whole number of bytes from 1 to ${MAX_COPY_ON_READ_MAX_SIZE} (5 GiB, the largest single PUT)`,
+      );
+    }
+    out.copyOnReadMaxSize = max;
+  }
+  return out;
 }
 
 function selected(

@@ -32,6 +32,10 @@ export interface AttachRequest {
   readonly sourceRegion?: string;
   /** PEM text or `system`. */
   readonly sourceCa: string;
+  /** Copy-on-read on (off when absent). */
+  readonly copyOnRead?: boolean;
+  /** Copy-on-read's size limit in bytes. */
+  readonly copyOnReadMaxSize?: number;
 }
 
 /** What update sends: one selector, and a mode and/or source settings. */
@@ -48,6 +52,8 @@ export interface UpdateRequest {
   readonly sourceSecretKey?: string;
   readonly sourceRegion?: string;
   readonly sourceCa?: string;
+  readonly copyOnRead?: boolean;
+  readonly copyOnReadMaxSize?: number;
 }
 
 /** An admin request that failed; `code` is the API's code or a transport code. */

@@ -18,6 +18,12 @@ export interface PublicBucketState {
   readonly sourceRegion: string;
   /** `system`, or a summary of the PEM certificate (subject and SHA-256 fingerprint). */
   readonly sourceCa: string;
+  /** Whether fallback GETs of whole objects also write them to the target (off when never set). */
+  readonly copyOnRead: boolean;
+  /** The largest object copy-on-read writes back, in bytes. */
+  readonly copyOnReadMaxSize: number;
+  /** Tombstones of client deletes the bucket holds (`show` only: counting is not free). */
+  readonly tombstones?: number;
   readonly history: readonly HistoryEntry[];
 }
 

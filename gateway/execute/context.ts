@@ -52,6 +52,10 @@ export interface ExecContext {
   readonly bucket: string | undefined;
   /** The object key, undefined for bucket- and service-level requests. */
   readonly key: string | undefined;
+  /** The query string as the client sent it (without `?`), for parsers that need it raw. */
+  readonly rawQuery: string;
+  /** The HMAC key of merged-listing continuation tokens (shared by a fleet of gateways). */
+  readonly listingTokenKey: Buffer;
   /** Decoded query pairs to send upstream (presigned authentication removed). */
   readonly query: readonly (readonly [string, string])[];
   /** Request headers to send upstream (hop-by-hop, authentication and framing removed). */

@@ -2,9 +2,9 @@
  * The `both` plan (DESIGN 3.3): DeleteObject and DeleteObjects applied to the target and the
  * source, answered as one bucket would answer: a key is reported deleted only when neither side
  * failed it, and a key that fails on either side is an error for that key, never "deleted".
- * The two deletes go out together; a delete of a key a side does not hold succeeds there, as
- * on S3. Before they go out, each key gets a durable tombstone (execute/tombstones.ts), so no copy of
- * the old object can land afterwards.
+ * The target goes first, then the source; a delete of a key a side does not hold succeeds
+ * there, as on S3. Before either goes out, each key gets a durable tombstone
+ * (execute/tombstones.ts), so no copy of the old object can land afterwards.
  */
 import type { Dispatcher } from "undici";
 import { readBodyLimited } from "../../s3/client.js";
@@ -20,14 +20,19 @@ import {
 import type { BothPlan } from "../routing/plan.js";
 import type { Backend } from "../upstream/backends.js";
 import type { ExecContext, PreparedBody } from "./context.js";
-import type { ExecResult } from "./result.js";
+import type { ErrorResult, ExecResult } from "./result.js";
 import { tombstoneAndWait } from "./tombstones.js";
 import { isKeyMiss, readUpstreamError, sendWithBody } from "./single.js";
 
 /** The largest DeleteResult read from a backend (1,000 keys of 1,024 bytes, escaped). */
 const MAX_DELETE_RESULT = 16 * 1024 * 1024;
 
-/** Carries out a `both` plan. */
+/**
+ * Carries out a `both` plan. The target, the system of record, goes first: when it fails (no
+ * answer, a 5xx, a refusal) the source is not touched, so a sick target never leaves a delete
+ * applied to the source alone — the client retries a delete that did nothing. A delete the
+ * target did apply and the source failed is reported as failed (retrying it is harmless).
+ */
 export async function executeDeleteBoth(ctx: ExecContext, plan: BothPlan): Promise<ExecResult> {
   const body = await ctx.body.buffered(MAX_DELETE_RESULT);
   // Durable tombstones first, and no migration write in flight on these keys (DESIGN 3.4).
@@ -43,27 +48,46 @@ export async function executeDeleteBoth(ctx: ExecContext, plan: BothPlan): Promi
   await tombstoneAndWait(ctx, plan.bucket, keys);
   const target = ctx.backends.target;
   const source = ctx.backends.source(plan.source);
+  let t: Dispatcher.ResponseData;
+  try {
+    t = await sendWithBody(ctx, {
+      backend: target,
+      bucket: plan.bucket,
+      headers: ctx.headers,
+      body,
+    });
+  } catch (err) {
+    ctx.metrics.deleteBoth(ctx.operation, "error");
+    throw err;
+  }
+  const tFailed =
+    t.statusCode >= 300
+      ? await readUpstreamError(t, target, ctx.operation !== "DeleteObjects")
+      : undefined;
+  if (tFailed !== undefined && (ctx.operation === "DeleteObjects" || !absent(tFailed.error))) {
+    ctx.metrics.deleteBoth(ctx.operation, "error");
+    return unavailableIf5xx(tFailed);
+  }
   const started = process.hrtime.bigint();
-  const [t, s] = await Promise.allSettled([
-    sendWithBody(ctx, { backend: target, bucket: plan.bucket, headers: ctx.headers, body }),
-    sendWithBody(ctx, {
+  let s: Dispatcher.ResponseData;
+  try {
+    s = await sendWithBody(ctx, {
       backend: source,
       bucket: plan.source.sourceBucket,
       headers: ctx.headers,
       body,
-    }).finally(() => {
-      ctx.metrics.sourceCall(ctx.operation, Number(process.hrtime.bigint() - started) / 1e9);
-    }),
-  ]);
-  if (t.status === "rejected" || s.status === "rejected") {
-    for (const r of [t, s]) if (r.status === "fulfilled") r.value.body.resume();
+    });
+  } catch (err) {
+    t.body.resume();
     ctx.metrics.deleteBoth(ctx.operation, "error");
-    throw t.status === "rejected" ? t.reason : (s as PromiseRejectedResult).reason;
+    throw err;
+  } finally {
+    ctx.metrics.sourceCall(ctx.operation, Number(process.hrtime.bigint() - started) / 1e9);
   }
   const result =
     ctx.operation === "DeleteObjects"
-      ? await mergeDeleteObjects(body, [t.value, target], [s.value, source])
-      : await mergeDeleteObject([t.value, target], [s.value, source]);
+      ? await mergeDeleteObjects(body, [t, target], [s, source])
+      : await mergeDeleteObject(tFailed ?? [t, target], [s, source]);
   ctx.metrics.deleteBoth(ctx.operation, result.kind === "error" ? "error" : "ok");
   return result;
 }
@@ -75,30 +99,35 @@ function absent(error: S3Error): boolean {
   return isKeyMiss(error, "DELETE");
 }
 
+/** A backend's 5xx becomes ServiceUnavailable; any other error is relayed. */
+function unavailableIf5xx(failing: ErrorResult): ErrorResult {
+  if (failing.error.status < 500) return failing;
+  return {
+    kind: "error",
+    error: new S3Error("ServiceUnavailable", {
+      message: "The delete could not be applied to every copy of the bucket. Please retry.",
+    }),
+  };
+}
+
 /**
  * DeleteObject: the target's answer when both sides succeeded (or one side has no such key);
- * otherwise the failing side's error, a 5xx as ServiceUnavailable.
+ * otherwise the failing side's error, a 5xx as ServiceUnavailable. `t` is the target's answer,
+ * or its error already read (a miss: the key is not on the target).
  */
-async function mergeDeleteObject(t: Answer, s: Answer): Promise<ExecResult> {
-  const tOk = t[0].statusCode < 300;
+async function mergeDeleteObject(t: Answer | ErrorResult, s: Answer): Promise<ExecResult> {
+  const tOk = Array.isArray(t) && t[0].statusCode < 300;
   const sOk = s[0].statusCode < 300;
   if (tOk && sOk) {
     s[0].body.resume();
     return { kind: "upstream", upstream: t[0], backend: t[1] };
   }
-  const tErr = tOk ? undefined : await readUpstreamError(t[0], t[1], true);
+  const tErr = Array.isArray(t) ? undefined : t;
   const sErr = sOk ? undefined : await readUpstreamError(s[0], s[1], true);
   const failing = [tErr, sErr].find((e) => e !== undefined && !absent(e.error));
   if (failing !== undefined) {
-    if (failing.error.status >= 500) {
-      return {
-        kind: "error",
-        error: new S3Error("ServiceUnavailable", {
-          message: "The delete could not be applied to every copy of the bucket. Please retry.",
-        }),
-      };
-    }
-    return failing;
+    if (tOk) t[0].body.resume();
+    return unavailableIf5xx(failing);
   }
   // Both sides said "not here" (a version id lives on one side only), or one did.
   if (tOk) return { kind: "upstream", upstream: t[0], backend: t[1] };

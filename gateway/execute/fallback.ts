@@ -12,6 +12,7 @@
 import { S3Error } from "../../s3/errors.js";
 import type { FallbackPlan } from "../routing/plan.js";
 import type { ExecContext } from "./context.js";
+import { prepareCopyOnRead } from "./copy-on-read.js";
 import { SERVED_FROM_HEADER, type ExecResult } from "./result.js";
 import { isKeyMiss, readUpstreamError, sendWithBody } from "./single.js";
 
@@ -41,10 +42,11 @@ export async function executeFallback(ctx: ExecContext, plan: FallbackPlan): Pro
   }
 
   const source = ctx.backends.source(plan.source);
+  const copyOnRead = prepareCopyOnRead(ctx, plan);
   const started = process.hrtime.bigint();
   let second;
   try {
-    second = await sendWithBody(ctx, {
+    second = await sendWithBody(copyOnRead?.ctx ?? ctx, {
       backend: source,
       bucket: plan.source.sourceBucket,
       headers: ctx.headers,
@@ -59,7 +61,14 @@ export async function executeFallback(ctx: ExecContext, plan: FallbackPlan): Pro
   const servedBy = { [SERVED_FROM_HEADER]: "source" };
   if (second.statusCode < 300 || second.statusCode === 304) {
     ctx.metrics.fallback(ctx.operation, "source");
-    return { kind: "upstream", upstream: second, backend: source, headers: servedBy };
+    const served = {
+      kind: "upstream",
+      upstream: second,
+      backend: source,
+      headers: servedBy,
+    } as const;
+    // Copy-on-read (copy-on-read.ts) may also write the object to the target.
+    return copyOnRead ? await copyOnRead.start(served) : served;
   }
   const error = await readUpstreamError(second, source, ctx.key !== undefined);
   if (isKeyMiss(error.error, ctx.method)) {
@@ -68,8 +77,12 @@ export async function executeFallback(ctx: ExecContext, plan: FallbackPlan): Pro
   }
   // The source's credential or health is the gateway's business, not the client's: a 401/403
   // or a 5xx from the source is ServiceUnavailable. Answers about the request itself (412,
-  // 416, 400…) are relayed.
-  if (error.error.status >= 500 || error.error.status === 401 || error.error.status === 403) {
+  // 416, 400…, and 501 NotImplemented: a source without object ACLs, say) are relayed.
+  const aboutTheRequest = error.error.code === "NotImplemented";
+  if (
+    !aboutTheRequest &&
+    (error.error.status >= 500 || error.error.status === 401 || error.error.status === 403)
+  ) {
     ctx.metrics.fallback(ctx.operation, "source_error");
     ctx.logger.warn(
       { requestId: ctx.requestId, code: error.error.code, status: error.error.status },

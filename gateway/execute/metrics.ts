@@ -5,9 +5,34 @@
  * (operation names, fixed outcome words).
  */
 import { Counter, Histogram, type Registry } from "prom-client";
+import type { ListingMetrics } from "../listing/listing-types.js";
 
 /** How a fallback read ended. */
 export type FallbackOutcome = "target" | "source" | "not_found" | "source_error";
+
+/** How a copy-on-read write-back ended (docs/gateway.md, "Copy-on-read"). */
+export type CopyOnReadOutcome = "written" | "exists" | "tombstoned" | "skipped" | "failed";
+
+/** Why copy-on-read did not write an object back although it was enabled. */
+export type CopyOnReadSkip =
+  | "too_large"
+  | "unknown_length"
+  | "multipart_etag"
+  | "not_md5_etag"
+  | "encrypted"
+  | "tagged"
+  | "in_flight"
+  | "recent"
+  | "busy";
+
+/** Why a copy-on-read write-back failed (the client's GET is never failed by it). */
+export type CopyOnReadFailure =
+  | "source_error"
+  | "digest_mismatch"
+  | "target_rejected"
+  | "target_error"
+  | "claim_lost"
+  | "store_error";
 
 /** The hooks executors call. */
 export interface MigrateMetrics {
@@ -23,6 +48,14 @@ export interface MigrateMetrics {
   migrationWrite(outcome: "written" | "exists" | "tombstoned" | "error"): void;
   /** Tombstones written for client deletes. */
   tombstones(count: number): void;
+  /** The merged listings' hooks. */
+  readonly listing: ListingMetrics;
+  /** A copy-on-read write-back ended; `bytes` were written to the target when `written`. */
+  copyOnRead(outcome: CopyOnReadOutcome, bytes: number): void;
+  /** Copy-on-read passed an object by (enabled, but not written back). */
+  copyOnReadSkipped(reason: CopyOnReadSkip): void;
+  /** A copy-on-read write-back failed. */
+  copyOnReadFailed(reason: CopyOnReadFailure): void;
 }
 
 /** Registers the migrate-mode metrics in `registry`. */
@@ -69,7 +102,75 @@ export function createMigrateMetrics(registry: Registry): MigrateMetrics {
     help: "Tombstones written for client deletes in migrate mode",
     registers: [registry],
   });
+  const listings = new Counter({
+    name: "s3gw_migrate_merged_listings_total",
+    help: "Merged listing pages answered, by operation",
+    labelNames: ["operation"] as const,
+    registers: [registry],
+  });
+  const listPages = new Counter({
+    name: "s3gw_migrate_listing_pages_total",
+    help: "Backend listing pages fetched for merged listings, by side",
+    labelNames: ["side"] as const,
+    registers: [registry],
+  });
+  const listEntries = new Counter({
+    name: "s3gw_migrate_listing_entries_total",
+    help: "Entries (keys, prefixes, uploads, versions) read from each side by merged listings",
+    labelNames: ["side"] as const,
+    registers: [registry],
+  });
+  const duplicates = new Counter({
+    name: "s3gw_migrate_listing_duplicates_total",
+    help: "Entries present on both sides folded into the target's by merged listings",
+    registers: [registry],
+  });
+  const corObjects = new Counter({
+    name: "s3gw_migrate_copy_on_read_total",
+    help: "Copy-on-read write-backs by outcome (written, exists, tombstoned, skipped, failed)",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const corBytes = new Counter({
+    name: "s3gw_migrate_copy_on_read_bytes_total",
+    help: "Bytes written to the target by copy-on-read",
+    registers: [registry],
+  });
+  const corSkipped = new Counter({
+    name: "s3gw_migrate_copy_on_read_skipped_total",
+    help: "Fallback reads copy-on-read did not write back, by reason",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  const corFailed = new Counter({
+    name: "s3gw_migrate_copy_on_read_failures_total",
+    help: "Copy-on-read write-backs that failed (the client's read was still answered), by reason",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   return {
+    listing: {
+      listing: (operation) => listings.inc({ operation }),
+      pageFetched: (side) => listPages.inc({ side }),
+      entriesRead: (side, count) => {
+        if (count > 0) listEntries.inc({ side }, count);
+      },
+      duplicatesFolded: (count) => {
+        if (count > 0) duplicates.inc(count);
+      },
+    },
+    copyOnRead(outcome, bytes) {
+      corObjects.inc({ outcome });
+      if (bytes > 0) corBytes.inc(bytes);
+    },
+    copyOnReadSkipped(reason) {
+      corObjects.inc({ outcome: "skipped" });
+      corSkipped.inc({ reason });
+    },
+    copyOnReadFailed(reason) {
+      corObjects.inc({ outcome: "failed" });
+      corFailed.inc({ reason });
+    },
     migrationWrite(outcome) {
       writes.inc({ outcome });
     },

@@ -12,13 +12,58 @@
  */
 import { randomUUID } from "node:crypto";
 import { S3Error } from "../../s3/errors.js";
+import type { Logger } from "pino";
 import type { MigrationWritePlan } from "../routing/plan.js";
+import type { KeyRecordStore } from "../state/store.js";
 import type { ExecContext } from "./context.js";
 import type { ExecResult } from "./result.js";
 import { sendWithBody } from "./single.js";
 
 /** How long a claim lives without renewal; renewed every third of it while the write runs. */
 export const CLAIM_TTL_MS = 30_000;
+
+/** A claim on one key, held for a migration write and renewed until released. */
+export interface HeldClaim {
+  /** Aborted (with a ServiceUnavailable S3Error) when the store lost the claim: stop the write before its last byte. */
+  readonly lost: AbortSignal;
+  /** Stops renewing and drops the claim (a failure is logged, never thrown). */
+  release(): Promise<void>;
+}
+
+/**
+ * Claims `key` for a migration write (or copy-on-read's write-back) unless a client deleted it
+ * during migrate mode, and keeps the claim alive every third of {@link CLAIM_TTL_MS} until
+ * released. The caller must stop its upload when `lost` aborts, so nothing lands unclaimed.
+ */
+export async function holdMigrationClaim(
+  keys: KeyRecordStore,
+  target: { readonly bucket: string; readonly key: string },
+  log: { readonly logger: Logger; readonly requestId: string },
+): Promise<HeldClaim | "tombstoned"> {
+  const { bucket, key } = target;
+  const claimId = randomUUID();
+  const claim = { claimId, ttlMs: CLAIM_TTL_MS };
+  if ((await keys.claimMigrationWrite(bucket, key, claim)) === "tombstoned") return "tombstoned";
+  const lost = new AbortController();
+  const renew = setInterval(() => {
+    keys.renewClaim(bucket, key, claim).then(
+      (alive) => {
+        if (!alive) lost.abort(claimLost());
+      },
+      () => lost.abort(claimLost()),
+    );
+  }, CLAIM_TTL_MS / 3);
+  renew.unref();
+  return {
+    lost: lost.signal,
+    async release() {
+      clearInterval(renew);
+      await keys.releaseClaim(bucket, key, claimId).catch((err: unknown) => {
+        log.logger.warn({ err, requestId: log.requestId }, "could not release a migration claim");
+      });
+    },
+  };
+}
 
 /** Carries out a `migrationWrite` plan. */
 export async function executeMigrationWrite(
@@ -27,10 +72,8 @@ export async function executeMigrationWrite(
 ): Promise<ExecResult> {
   const key = ctx.key;
   if (key === undefined) throw new S3Error("InvalidRequest", { message: "No key." });
-  const claimId = randomUUID();
-  const claim = { claimId, ttlMs: CLAIM_TTL_MS };
-  const outcome = await ctx.keys.claimMigrationWrite(plan.bucket, key, claim);
-  if (outcome === "tombstoned") {
+  const held = await holdMigrationClaim(ctx.keys, { bucket: plan.bucket, key }, ctx);
+  if (held === "tombstoned") {
     ctx.metrics.migrationWrite("tombstoned");
     return {
       kind: "error",
@@ -39,18 +82,8 @@ export async function executeMigrationWrite(
       }),
     };
   }
-  const lost = new AbortController();
-  const renew = setInterval(() => {
-    ctx.keys.renewClaim(plan.bucket, key, claim).then(
-      (alive) => {
-        if (!alive) lost.abort(claimLost());
-      },
-      () => lost.abort(claimLost()),
-    );
-  }, CLAIM_TTL_MS / 3);
-  renew.unref();
-  const onLost = (): void => ctx.abort(lost.signal.reason);
-  lost.signal.addEventListener("abort", onLost, { once: true });
+  const onLost = (): void => ctx.abort(held.lost.reason);
+  held.lost.addEventListener("abort", onLost, { once: true });
   try {
     const headers: Record<string, string> = { ...ctx.headers, "if-none-match": "*" };
     delete headers["if-match"];
@@ -66,12 +99,9 @@ export async function executeMigrationWrite(
     );
     return { kind: "upstream", upstream, backend: ctx.backends.target };
   } finally {
-    clearInterval(renew);
-    lost.signal.removeEventListener("abort", onLost);
+    held.lost.removeEventListener("abort", onLost);
     // The answer's body (a small document) is relayed after this; the write itself is done.
-    await ctx.keys.releaseClaim(plan.bucket, key, claimId).catch((err: unknown) => {
-      ctx.logger.warn({ err, requestId: ctx.requestId }, "could not release a migration claim");
-    });
+    await held.release();
   }
 }
 

@@ -21,7 +21,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
-import { randomBytes } from "node:crypto";
+import { hkdfSync, randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { S3ConnectionError } from "../../s3/client-errors.js";
 import { DEFAULT_COMPLETE_XML_LIMIT } from "../../s3/xml-core.js";
@@ -31,6 +31,7 @@ import type { ExecContext } from "../execute/context.js";
 import { execute } from "../execute/execute.js";
 import { gatherFacts, UploadHomes } from "../execute/facts.js";
 import type { WriteConditions } from "../routing/facts.js";
+import { MigrationStateError } from "../state/store.js";
 import { route } from "../routing/route.js";
 import {
   BackendRegistry,
@@ -122,6 +123,8 @@ interface ListenerState {
   readonly logger: Logger;
   /** Where multipart uploads of migrate-mode buckets live (execute/facts). */
   readonly uploadHomes: UploadHomes;
+  /** The HMAC key of merged-listing continuation tokens. */
+  readonly listingTokenKey: Buffer;
   readonly minUploadRate: { readonly bytesPerSecond: number; readonly windowMs: number };
   readonly maxHeaderBytes: number;
   readonly maxXmlBodyBytes: { readonly deleteObjects: number; readonly completeMultipart: number };
@@ -157,6 +160,7 @@ export async function startS3Listener(
     metrics: createS3Metrics(context.registry),
     logger: context.logger.child({ component: "s3" }),
     uploadHomes: new UploadHomes(),
+    listingTokenKey: listingTokenKey(config.target.secretKey),
     minUploadRate: o.minUploadRate,
     maxHeaderBytes: o.maxHeaderBytes,
     maxXmlBodyBytes: o.maxXmlBodyBytes,
@@ -255,6 +259,17 @@ export async function startS3Listener(
       await backends.close();
     },
   };
+}
+
+/**
+ * The key of merged-listing continuation tokens, derived (HKDF-SHA256) from the target's service
+ * secret: every gateway in front of one target holds it, so each accepts the others' tokens,
+ * and no new secret has to be distributed. It never leaves the gateway. Rotating the target's
+ * secret voids the tokens of listings in progress (their clients get InvalidArgument and
+ * restart the listing); docs/listing.md.
+ */
+function listingTokenKey(targetSecret: string): Buffer {
+  return Buffer.from(hkdfSync("sha256", targetSecret, "s3gw", "s3gw listing token", 32));
 }
 
 /** A process-unique request id: a random prefix and a counter, 16 upper-case hex digits as S3's. */
@@ -419,6 +434,8 @@ async function handle(
       bucket: address.bucket,
       key: address.key,
       query,
+      rawQuery: address.rawQuery,
+      listingTokenKey: state.listingTokenKey,
       headers: upstreamRequestHeaders(req.rawHeaders),
       copySource:
         copySource === undefined ? undefined : { ...copySource, header: copyHeader as string },
@@ -464,6 +481,7 @@ async function handle(
     const plan = route({
       state: bucketState,
       bucket: address.bucket,
+      ...(address.key === undefined ? {} : { key: address.key }),
       operation,
       role: principal.credential.role,
       method,
@@ -558,6 +576,13 @@ function answerableError(err: unknown, signal: AbortSignal): S3Error {
   if (err instanceof S3ConnectionError) {
     return new S3Error("ServiceUnavailable", {
       message: "The backend S3 service is unavailable. Please retry.",
+      cause: err,
+    });
+  }
+  // The state store (tombstones, claims) out of reach is the service's trouble, not a bug.
+  if (err instanceof MigrationStateError && err.code === "StoreUnavailable") {
+    return new S3Error("ServiceUnavailable", {
+      message: "The gateway's state store is unavailable. Please retry.",
       cause: err,
     });
   }

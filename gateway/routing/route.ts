@@ -29,6 +29,8 @@ export interface RouteInput {
   readonly state: BucketMigrationState | undefined;
   /** The client-facing bucket name; undefined for service-level requests (ListBuckets). */
   readonly bucket: string | undefined;
+  /** The object key, for object-level requests. */
+  readonly key?: string;
   /** The S3 operation name from classifyOperation. */
   readonly operation: S3Operation | string;
   /** The role of the credential that signed the request. */
@@ -211,6 +213,11 @@ function migratorInMigrate(input: RouteInput, rule: MigrateRule): Plan {
   ) {
     return target(input, "migrate");
   }
+  // s3migrate's start-up probe (PUT one key twice, expect 412) removes its own object; no
+  // client key lives under that prefix.
+  if (input.operation === "DeleteObject" && input.key?.startsWith(MIGRATOR_PROBE_PREFIX) === true) {
+    return target(input, "migrate");
+  }
   return refuse(
     input,
     "migrate",
@@ -218,6 +225,9 @@ function migratorInMigrate(input: RouteInput, rule: MigrateRule): Plan {
     "the migrator credential may only read the target and write objects to it",
   );
 }
+
+/** Where s3migrate's start-up probe writes (s3migrate/copier.ts, probeConditional). */
+export const MIGRATOR_PROBE_PREFIX = ".s3migrate-probe/";
 
 /** The routers of each attached mode. */
 export const MODE_ROUTERS: Readonly<Record<MigrationMode, ModeRouter>> = {

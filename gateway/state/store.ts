@@ -46,6 +46,13 @@ export interface BucketMigrationState {
   readonly sourceRegion: string;
   /** PEM CA/certificate to trust for an https source, or `system` for the system CAs. */
   readonly sourceCa: string;
+  /**
+   * Copy-on-read (docs/gateway.md): a whole-object GET that falls back to the source also writes
+   * the object to the target. Absent (states saved before it existed) means off.
+   */
+  readonly copyOnRead?: boolean;
+  /** The largest object copy-on-read writes back, in bytes; absent means {@link DEFAULT_COPY_ON_READ_MAX_SIZE}. */
+  readonly copyOnReadMaxSize?: number;
   readonly mode: MigrationMode;
   readonly history: readonly HistoryEntry[];
 }
@@ -66,7 +73,15 @@ export interface StateChange {
   readonly sourceSecretKey?: string;
   readonly sourceRegion?: string;
   readonly sourceCa?: string;
+  readonly copyOnRead?: boolean;
+  readonly copyOnReadMaxSize?: number;
 }
+
+/** Copy-on-read's default size limit: 256 MiB. */
+export const DEFAULT_COPY_ON_READ_MAX_SIZE = 256 * 1024 * 1024;
+
+/** The largest copy-on-read size limit: 5 GiB, the largest single PutObject. */
+export const MAX_COPY_ON_READ_MAX_SIZE = 5 * 1024 * 1024 * 1024;
 
 /** Who asks, and what they acknowledged. */
 export interface ChangeOptions {
@@ -278,7 +293,7 @@ export function applyUpdate(
         `bucket ${current.bucket}: forward → migrate is the point of no return and must be confirmed`,
       );
     }
-    const changed = SOURCE_FIELDS.filter(
+    const changed = SETTING_FIELDS.filter(
       (f) => change[f] !== undefined && change[f] !== current[f],
     );
     if (verdict.noop && changed.length === 0) return current;
@@ -336,6 +351,9 @@ const SOURCE_FIELDS = [
   "sourceCa",
 ] as const;
 
+/** Every field an update can change besides the mode (recorded by name in the history). */
+const SETTING_FIELDS = [...SOURCE_FIELDS, "copyOnRead", "copyOnReadMaxSize"] as const;
+
 function pickAttach(input: AttachInput): AttachInput {
   return {
     bucket: input.bucket,
@@ -345,12 +363,17 @@ function pickAttach(input: AttachInput): AttachInput {
     sourceSecretKey: input.sourceSecretKey,
     sourceRegion: input.sourceRegion,
     sourceCa: input.sourceCa,
+    // Absent, not false, when unset: states saved before copy-on-read existed read the same.
+    ...(input.copyOnRead === undefined ? {} : { copyOnRead: input.copyOnRead }),
+    ...(input.copyOnReadMaxSize === undefined
+      ? {}
+      : { copyOnReadMaxSize: input.copyOnReadMaxSize }),
   };
 }
 
 function definedOnly(change: StateChange): Partial<AttachInput> {
-  const out: Record<string, string> = {};
-  for (const f of SOURCE_FIELDS) {
+  const out: Record<string, string | number | boolean> = {};
+  for (const f of SETTING_FIELDS) {
     const v = change[f];
     if (v !== undefined) out[f] = v;
   }
@@ -466,6 +489,20 @@ function validateState(state: BucketMigrationState, what: string): void {
     fail("sourceUrl must be http(s)://host[:port]");
   if (state.sourceCa !== "system" && !state.sourceCa.includes("-----BEGIN CERTIFICATE-----")) {
     fail("sourceCa must be a PEM certificate or system");
+  }
+  if (state.copyOnRead !== undefined && typeof state.copyOnRead !== "boolean")
+    fail("copyOnRead must be true or false");
+  const max = state.copyOnReadMaxSize;
+  if (
+    max !== undefined &&
+    (typeof max !== "number" ||
+      !Number.isInteger(max) ||
+      max < 1 ||
+      max > MAX_COPY_ON_READ_MAX_SIZE)
+  ) {
+    fail(
+      `copyOnReadMaxSize must be a whole number of bytes from 1 to ${MAX_COPY_ON_READ_MAX_SIZE}`,
+    );
   }
   if (!(MIGRATION_MODES as readonly string[]).includes(state.mode))
     fail(`mode ${String(state.mode)} is unknown`);

@@ -199,7 +199,8 @@ export async function startTestGateway(options: {
       `region: ${t.region}`,
       `target: { endpoint: "${options.target.endpoint}", accessKey: ${t.accessKeyId}, secretKey: "${t.secretAccessKey}", region: ${t.region} }`,
       `credentials: [${creds.join(", ")}]`,
-      "state: { path: state.json }",
+      // Each test gateway its own id: the default (host:pid) is one per process.
+      `state: { path: state.json, gatewayId: gw-${randomBytes(4).toString("hex")} }`,
     ].join("\n"),
     { env: {}, baseDir: dir },
   );

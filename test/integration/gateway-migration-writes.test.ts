@@ -101,6 +101,11 @@ describe("migration writes and tombstones (target MinIO, source versitygw, two g
       { mode: "migrate" },
       { by: "test", confirmIrreversible: true },
     );
+    // As the admin API does: the change is in force on every gateway before the test goes on.
+    const pending = await a.gateway.store.waitForGateways(a.gateway.store.snapshot().version, {
+      timeoutMs: 30_000,
+    });
+    expect(pending).toEqual([]);
   });
 
   afterAll(async () => {

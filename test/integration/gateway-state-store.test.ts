@@ -11,10 +11,12 @@ import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
+import pgClient from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StateConfig } from "../../gateway/config.js";
 import { CachedMigrationStateStore } from "../../gateway/state/cached-store.js";
 import { openEngine, openStateStore } from "../../gateway/state/open.js";
+import { keyLockId } from "../../gateway/state/postgres-engine.js";
 import {
   MigrationStateError,
   serialiseStateFile,
@@ -493,6 +495,57 @@ describe.each(engines)("state store contract: $name", (engine) => {
       else expect(outcome).toBe("tombstoned");
     }
     await Promise.all([...writers, ...deleters].map((s) => s.close()));
+  });
+
+  it("held interleaving: a claim waiting for the key's lock sees a tombstone committed meanwhile", async () => {
+    const config = await engine.fresh();
+    const store = await open(config, { passive: true });
+    await store.countTombstones("held"); // the schema exists
+    const key = "held/key";
+    let claim: Promise<string>;
+    if (engine.name === "sqlite") {
+      // The DELETE's transaction holds SQLite's write lock with its tombstone written but not
+      // committed; the claim's first attempt runs (and finds the database busy) before
+      // claimMigrationWrite returns, so it is waiting when the tombstone commits.
+      const raw = new Database(config.sqlitePath as string, { timeout: 0 });
+      raw.exec("BEGIN IMMEDIATE");
+      raw
+        .prepare("INSERT INTO s3gw_tombstones (bucket, key, created_ms) VALUES (?, ?, ?)")
+        .run("held", Buffer.from(key), Date.now());
+      claim = store.claimMigrationWrite("held", key, { claimId: "c", ttlMs: 60_000 });
+      raw.exec("COMMIT");
+      raw.close();
+    } else {
+      // The DELETE's transaction holds the key's advisory lock; the claim is seen waiting for
+      // it in pg_locks before the tombstone is written and committed.
+      const u = new URL(config.url as string);
+      const raw = new pgClient.Client({
+        host: u.hostname,
+        port: Number(u.port),
+        user: pg.user,
+        password: pg.password,
+        database: u.pathname.slice(1),
+      });
+      await raw.connect();
+      await raw.query("BEGIN");
+      await raw.query("SELECT pg_advisory_xact_lock($1)", [keyLockId("held", key)]);
+      claim = store.claimMigrationWrite("held", key, { claimId: "c", ttlMs: 60_000 });
+      await until(async () => {
+        const r = await raw.query<{ n: string }>(
+          "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        );
+        return Number(r.rows[0]?.n) > 0;
+      });
+      await raw.query("INSERT INTO s3gw_tombstones (bucket, key, created_ms) VALUES ($1, $2, 0)", [
+        "held",
+        Buffer.from(key),
+      ]);
+      await raw.query("COMMIT");
+      await raw.end();
+    }
+    expect(await claim).toBe("tombstoned");
+    expect(await store.activeClaims("held", key)).toEqual([]);
+    await store.close();
   });
 
   it("goes stale when the store cannot be reached for a lease, and recovers by itself", async () => {

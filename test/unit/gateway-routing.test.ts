@@ -244,6 +244,23 @@ describe("route", () => {
     expect(summary(put({ ifMatch: "*" }, onSource))).toBe("target:photos");
   });
 
+  it("the migrator may delete only its own start-up probe object in migrate mode", () => {
+    const del = (key: string) =>
+      summary(
+        route({
+          state: state("migrate"),
+          bucket: "photos",
+          key,
+          operation: "DeleteObject",
+          method: "DELETE",
+          role: "migrator",
+        }),
+      );
+    expect(del(".s3migrate-probe/123-abc")).toBe("target:photos");
+    expect(del("photo.jpg")).toBe("refuse:AccessDenied");
+    expect(del(".s3migrate-probe")).toBe("refuse:AccessDenied");
+  });
+
   it("ListBuckets (no bucket) goes to the target", () => {
     const r = route({
       state: undefined,

@@ -1,0 +1,329 @@
+// Merged listings through the gateway (migrate mode part 2): the listing model of
+// test/helpers/listing-model.ts paged to the end through s3gw over TLS (random key sets split
+// over a MinIO target and a versitygw source; random queries), @aws-sdk/client-s3's paginator,
+// and the Debian CLIs (aws s3 ls, aws s3 sync --delete, rclone lsf / check, s3cmd ls) over one
+// migrate-mode bucket: each must see exactly the union of both buckets.
+// Replay a run with LISTING_SEED=<seed> (printed at the start).
+
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { text } from "node:stream/consumers";
+import {
+  ListObjectsV2Command,
+  paginateListObjectsV2,
+  type S3Client as SdkClient,
+} from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { S3Client } from "../../s3/client.js";
+import { createBucket, putObject } from "../../s3/client-operations.js";
+import {
+  gatewayClient,
+  makeTestCerts,
+  startTestGateway,
+  testCredential,
+  type TestCerts,
+  type TestGateway,
+} from "../helpers/gateway-harness.js";
+import {
+  Rng,
+  byteOrder,
+  checkCase,
+  fitPages,
+  generateCase,
+  generateKeySet,
+  listingSeed,
+} from "../helpers/listing-model.js";
+
+const rig = inject("rig");
+const USER = testCredential("listing-user");
+const seed = listingSeed();
+console.log(`gateway listing: LISTING_SEED=${seed}`);
+const CASES = Number(process.env["LISTING_CASES"] ?? 24);
+
+/** Decoded query pairs of a raw query, for our client (which encodes them as S3 does). */
+function pairs(rawQuery: string): [string, string][] {
+  if (rawQuery === "") return [];
+  return rawQuery.split("&").map((part) => {
+    const eq = part.indexOf("=");
+    const name = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? "" : part.slice(eq + 1);
+    return [decodeURIComponent(name), decodeURIComponent(value)];
+  });
+}
+
+function run(
+  file: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", ...env },
+        timeout: 240_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        if (err !== null) reject(new Error(`${file} ${args.join(" ")}: ${String(err)}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
+  });
+}
+
+describe("merged listings through the gateway (target MinIO, source versitygw)", () => {
+  let certs: TestCerts;
+  let gw: TestGateway;
+  let raw: S3Client;
+  let sdk: SdkClient;
+  const rng = new Rng(seed);
+  const bucket = `glst-${randomBytes(4).toString("hex")}`;
+  const sourceBucket = `${bucket}-src`;
+  const split = generateKeySet(rng, { size: 240, bulk: 60 });
+  const onTarget = new Set([...split.both, ...split.targetOnly]);
+  const union = [...split.both, ...split.targetOnly, ...split.sourceOnly].sort(byteOrder);
+  const sizeOf = (key: string): number => (onTarget.has(key) ? 2 : 5);
+
+  beforeAll(async () => {
+    certs = await makeTestCerts();
+    gw = await startTestGateway({
+      certs,
+      target: { endpoint: rig.minio.endpoint, server: rig.minio },
+      credentials: [USER],
+    });
+    const direct = (server: typeof rig.minio): S3Client =>
+      new S3Client({
+        endpoint: server.endpoint,
+        credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+        region: server.region,
+      });
+    const target = direct(rig.minio);
+    const source = direct(rig.versitygw);
+    await createBucket(target, { bucket });
+    await createBucket(source, { bucket: sourceBucket });
+    const puts: [S3Client, string, string, number][] = [];
+    for (const k of [...split.both, ...split.targetOnly]) puts.push([target, bucket, k, 2]);
+    for (const k of [...split.both, ...split.sourceOnly]) puts.push([source, sourceBucket, k, 5]);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        while (next < puts.length) {
+          const [client, b, key, size] = puts[next++] as [S3Client, string, string, number];
+          await putObject(client, { bucket: b, key, body: Buffer.alloc(size, 0x61) });
+        }
+      }),
+    );
+    const s = rig.versitygw;
+    await gw.gateway.store.attach(
+      {
+        bucket,
+        sourceUrl: s.endpoint,
+        sourceBucket,
+        sourceAccessKey: s.accessKeyId,
+        sourceSecretKey: s.secretAccessKey,
+        sourceRegion: s.region,
+        sourceCa: "system",
+      },
+      { by: "test" },
+    );
+    await gw.gateway.store.update({ bucket }, { mode: "forward" }, { by: "test" });
+    await gw.gateway.store.update(
+      { bucket },
+      { mode: "migrate" },
+      { by: "test", confirmIrreversible: true },
+    );
+    raw = new S3Client({
+      endpoint: gw.url,
+      credentials: { accessKeyId: USER.accessKeyId, secretAccessKey: USER.secretAccessKey },
+      region: rig.minio.region,
+      ca: certs.ca,
+    });
+    sdk = gatewayClient(gw, certs, USER);
+  }, 300_000);
+
+  afterAll(async () => {
+    await raw?.close();
+    await gw?.close();
+  });
+
+  const list =
+    (extra: [string, string][]) =>
+    async (rawQuery: string): Promise<string> => {
+      const res = await raw.request({
+        method: "GET",
+        bucket,
+        query: [...extra, ...pairs(rawQuery)],
+      });
+      return await text(res.body);
+    };
+
+  for (const operation of ["ListObjectsV2", "ListObjects"] as const) {
+    it(`${operation}: ${CASES} random queries paged to the end equal the model of the union`, async () => {
+      for (let i = 0; i < CASES; i++) {
+        const c = fitPages(generateCase(rng, operation, union), union, undefined, 10);
+        await checkCase(c, union, { sizeOf }, list([]));
+      }
+    });
+  }
+
+  it("ListObjectVersions (unversioned pair): random queries", async () => {
+    for (let i = 0; i < Math.ceil(CASES / 3); i++) {
+      const c = fitPages(generateCase(rng, "ListObjectVersions", union), union, undefined, 10);
+      await checkCase(c, union, { sizeOf }, list([]));
+    }
+  });
+
+  it("tokens: a forged, altered or foreign token is InvalidArgument", async () => {
+    const first = await sdk.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 3 }));
+    const token = first.NextContinuationToken as string;
+    expect(token).toBeTruthy();
+    const cmd = async (t: string): Promise<unknown> =>
+      sdk.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          MaxKeys: 3,
+          ContinuationToken: t,
+        }),
+      );
+    const altered = token.slice(0, -2) + (token.endsWith("A") ? "B" : "A") + token.slice(-1);
+    await expect(cmd(altered)).rejects.toMatchObject({ name: "InvalidArgument" });
+    await expect(cmd("bm90IGEgdG9rZW4")).rejects.toMatchObject({ name: "InvalidArgument" });
+    // Bound to the query: the same token with another prefix is foreign.
+    await expect(
+      sdk.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          MaxKeys: 3,
+          Prefix: "x",
+          ContinuationToken: token,
+        }),
+      ),
+    ).rejects.toMatchObject({ name: "InvalidArgument" });
+  });
+
+  it("the SDK's paginator sees the union exactly once, in order", async () => {
+    const keys: string[] = [];
+    for await (const page of paginateListObjectsV2(
+      { client: sdk, pageSize: 37 },
+      { Bucket: bucket },
+    )) {
+      for (const o of page.Contents ?? []) keys.push(o.Key as string);
+      expect(page.KeyCount).toBe((page.Contents ?? []).length);
+    }
+    expect(keys).toEqual(union);
+  });
+
+  it("aws s3 ls, aws s3 sync --delete, rclone lsf / check and s3cmd ls see the union", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "s3gw-listing-clients-"));
+    const caPath = join(certs.dir, "ca.pem");
+    // Keys the CLIs can hold as local files too (no `.`/`..` segments, no empty names).
+    const plain = union.filter(
+      (k) => /^[a-z0-9/_-]+$/.test(k) && !k.includes("//") && !k.endsWith("/"),
+    );
+    await writeFile(
+      join(dir, "aws-config"),
+      "[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n",
+    );
+    await writeFile(
+      join(dir, "aws-credentials"),
+      `[default]\naws_access_key_id = ${USER.accessKeyId}\naws_secret_access_key = ${USER.secretAccessKey}\n`,
+    );
+    const awsEnv = {
+      HOME: dir,
+      AWS_CONFIG_FILE: join(dir, "aws-config"),
+      AWS_SHARED_CREDENTIALS_FILE: join(dir, "aws-credentials"),
+      AWS_CA_BUNDLE: caPath,
+      AWS_EC2_METADATA_DISABLED: "true",
+    };
+    const aws = (...args: string[]): Promise<string> =>
+      run("aws", ["--endpoint-url", gw.url, ...args], awsEnv);
+    const bulk = union.filter((k) => k.startsWith("bulk/"));
+    // The listing under test spans both sides: keys only on the target, only on the source.
+    expect(bulk.filter((k) => !onTarget.has(k)).length).toBeGreaterThan(5);
+    expect(bulk.filter((k) => split.targetOnly.includes(k)).length).toBeGreaterThan(5);
+    const ls = await aws("s3", "ls", "--recursive", `s3://${bucket}/bulk/`);
+    const lsKeys = ls
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.slice(31));
+    expect(lsKeys).toEqual(union.filter((k) => k.startsWith("bulk/")));
+
+    // sync down with --delete: the local copy ends as the bucket's plain keys, nothing more.
+    const down = join(dir, "down");
+    await mkdir(down);
+    await writeFile(join(down, "stale-local-file"), "x");
+    const plainPrefix = "bulk/";
+    await aws("s3", "sync", "--delete", `s3://${bucket}/${plainPrefix}`, down);
+    const local = (await readdir(down, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => `${plainPrefix}${relative(down, join(e.parentPath, e.name))}`)
+      .sort(byteOrder);
+    expect(local).toEqual(plain.filter((k) => k.startsWith(plainPrefix)));
+    // sync up with --delete from that copy: nothing to do, nothing deleted.
+    const up = await aws("s3", "sync", "--delete", down, `s3://${bucket}/${plainPrefix}`);
+    expect(up).not.toMatch(/delete:/);
+
+    await writeFile(
+      join(dir, "rclone.conf"),
+      [
+        "[gw]",
+        "type = s3",
+        "provider = Other",
+        `access_key_id = ${USER.accessKeyId}`,
+        `secret_access_key = ${USER.secretAccessKey}`,
+        `endpoint = ${gw.url}`,
+        "region = us-east-1",
+        "force_path_style = true",
+        "",
+      ].join("\n"),
+    );
+    const rcloneEnv = { HOME: dir, SSL_CERT_FILE: caPath };
+    const lsf = await run(
+      "rclone",
+      ["--config", join(dir, "rclone.conf"), "lsf", "-R", "--files-only", `gw:${bucket}/bulk`],
+      rcloneEnv,
+    );
+    expect(
+      lsf
+        .split("\n")
+        .filter(Boolean)
+        .map((k) => `bulk/${k}`)
+        .sort(byteOrder),
+    ).toEqual(union.filter((k) => k.startsWith("bulk/")));
+    await run(
+      "rclone",
+      ["--config", join(dir, "rclone.conf"), "check", "--size-only", down, `gw:${bucket}/bulk`],
+      rcloneEnv,
+    );
+
+    await writeFile(
+      join(dir, "s3cmd.cfg"),
+      [
+        "[default]",
+        `access_key = ${USER.accessKeyId}`,
+        `secret_key = ${USER.secretAccessKey}`,
+        "use_https = True",
+        `ca_certs_file = ${caPath}`,
+        `host_base = 127.0.0.1:${gw.port}`,
+        `host_bucket = 127.0.0.1:${gw.port}`,
+        "signature_v2 = False",
+        "",
+      ].join("\n"),
+    );
+    const s3cmd = await run(
+      "s3cmd",
+      ["-c", join(dir, "s3cmd.cfg"), "ls", "--recursive", `s3://${bucket}/bulk/`],
+      { HOME: dir },
+    );
+    const s3cmdKeys = s3cmd
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.slice(l.indexOf(`s3://${bucket}/`) + `s3://${bucket}/`.length));
+    expect(s3cmdKeys).toEqual(union.filter((k) => k.startsWith("bulk/")));
+  });
+});
