@@ -58,6 +58,11 @@ export interface GatewayConfig {
   /** Where the migration state is kept and how the gateways sharing it agree (see {@link StateConfig}). */
   readonly state: StateConfig;
   readonly metrics: { readonly listen: ListenAddress } | undefined;
+  /**
+   * Which client authentication forms besides SigV4 are accepted. `sigv2` (default true):
+   * Signature Version 2, header and presigned, since sources usually accept it (DESIGN 3.1).
+   */
+  readonly auth: { readonly sigv2: boolean };
 }
 
 /** The state store: SQLite at `path` (default) or PostgreSQL at `url`, and the gateways' lease. */
@@ -136,6 +141,7 @@ const TOP_KEYS = [
   "admin",
   "state",
   "metrics",
+  "auth",
 ] as const;
 
 // Keys whose values are secrets: never echoed, even when invalid.
@@ -292,7 +298,14 @@ function validate(root: Record<string, unknown>, baseDir: string): GatewayConfig
     }
   }
 
-  return { listen, tls, domains, region, target, credentials, admin, state, metrics };
+  let auth: GatewayConfig["auth"] = { sigv2: true };
+  if (root.auth !== undefined && root.auth !== null) {
+    const a = expectObject(root.auth, "auth");
+    rejectUnknownKeys(a, "auth", ["sigv2"]);
+    if (a.sigv2 !== undefined) auth = { sigv2: expectBoolean(a.sigv2, "auth.sigv2") };
+  }
+
+  return { listen, tls, domains, region, target, credentials, admin, state, metrics, auth };
 }
 
 function parseState(value: unknown, baseDir: string): StateConfig {

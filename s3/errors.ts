@@ -64,6 +64,11 @@ export const S3_ERRORS = {
     status: 400,
     message: "The Content-MD5 or checksum value that you specified is not valid.",
   },
+  InvalidPolicyDocument: {
+    status: 400,
+    message:
+      "The content of the form does not meet the conditions specified in the policy document.",
+  },
   InvalidPart: {
     status: 400,
     message: "One or more of the specified parts could not be found.",
@@ -76,12 +81,20 @@ export const S3_ERRORS = {
   InvalidRequest: { status: 400, message: "Invalid Request" },
   InvalidURI: { status: 400, message: "Couldn't parse the specified URI." },
   KeyTooLongError: { status: 400, message: "Your key is too long." },
+  MalformedPOSTRequest: {
+    status: 400,
+    message: "The body of your POST request is not well-formed multipart/form-data.",
+  },
   MalformedXML: {
     status: 400,
     message:
       "The XML that you provided was not well formed or did not validate against our published schema.",
   },
   MaxMessageLengthExceeded: { status: 400, message: "Your request was too large." },
+  MaxPostPreDataLengthExceeded: {
+    status: 400,
+    message: "Your POST request fields preceding the upload file were too large.",
+  },
   MetadataTooLarge: {
     status: 400,
     message: "Your metadata headers exceed the maximum allowed metadata size.",

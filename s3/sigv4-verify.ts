@@ -420,13 +420,17 @@ function verifyPresigned(ctx: RequestContext): VerifiedRequest {
       message: "Invalid credential date. Date is not the same as X-Amz-Date.",
     });
   }
-  const expiresSeconds = /^\d{1,7}$/.test(expires) ? Number(expires) : NaN;
+  // S3's own messages for each way X-Amz-Expires can be wrong (clients match on them).
+  const expiresSeconds = /^-?\d{1,16}$/.test(expires) ? Number(expires) : NaN;
   if (!(expiresSeconds >= 1 && expiresSeconds <= MAX_EXPIRES_SECONDS)) {
     throw new S3Error("AuthorizationQueryParametersError", {
-      message:
-        expiresSeconds > MAX_EXPIRES_SECONDS
-          ? "X-Amz-Expires must be less than a week (in seconds) that is; 604800 seconds"
-          : "X-Amz-Expires must be an integer number of seconds from 1 to 604800",
+      message: Number.isNaN(expiresSeconds)
+        ? "X-Amz-Expires should be a number"
+        : expiresSeconds < 0
+          ? "X-Amz-Expires must be non-negative"
+          : expiresSeconds > MAX_EXPIRES_SECONDS
+            ? "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds"
+            : "X-Amz-Expires must be an integer number of seconds from 1 to 604800",
     });
   }
   const signedHeaders = parseSignedHeaders(signedHeadersValue, "presigned");

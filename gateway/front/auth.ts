@@ -2,7 +2,10 @@
  * Authentication and authorization of S3 requests (DESIGN 3.1).
  *
  * Authentication is {@link verifySigV4} on the request exactly as it arrived, with the secrets
- * of the configured credentials. Admin credentials are not S3 users: their signature is checked
+ * of the configured credentials, or {@link verifySigV2} for a Signature Version 2 request when
+ * `auth.sigv2` is on (the default: sources usually accept V2, and clients must not notice the
+ * gateway). With `auth.sigv2: false` a V2 request gets SigV4's refusal, InvalidRequest "Please
+ * use AWS4-HMAC-SHA256". Admin credentials are not S3 users: their signature is checked
  * (so a wrong guess still says SignatureDoesNotMatch) and then the request is refused with
  * AccessDenied; the admin role only drives the admin API.
  *
@@ -14,6 +17,7 @@
 import { S3Error } from "../../s3/errors.js";
 import type { IncomingSigV4Request, VerifiedRequest } from "../../s3/sigv4-types.js";
 import { verifySigV4 } from "../../s3/sigv4-verify.js";
+import { isSigV2Request, verifySigV2 } from "../../s3/sigv2-verify.js";
 import { InvalidPercentEncodingError, percentDecode } from "../../s3/uri-encode.js";
 import { bucketGlobToRegExp, type CredentialConfig, type GatewayConfig } from "../config.js";
 import { isWriteRequest } from "./operation-traits.js";
@@ -31,11 +35,13 @@ export interface S3Principal {
 export interface CredentialIndex {
   readonly byAccessKey: ReadonlyMap<string, S3Principal>;
   readonly region: string;
+  /** Whether Signature Version 2 requests are verified (else refused as SigV4 refuses them). */
+  readonly sigv2: boolean;
 }
 
 /** Builds the lookup table once at start-up. */
 export function credentialIndex(
-  config: Pick<GatewayConfig, "credentials" | "region">,
+  config: Pick<GatewayConfig, "credentials" | "region"> & Partial<Pick<GatewayConfig, "auth">>,
 ): CredentialIndex {
   const byAccessKey = new Map<string, S3Principal>();
   for (const credential of config.credentials) {
@@ -44,7 +50,7 @@ export function credentialIndex(
       bucketPatterns: credential.buckets?.map((g) => bucketGlobToRegExp(g)),
     });
   }
-  return { byAccessKey, region: config.region };
+  return { byAccessKey, region: config.region, sigv2: config.auth?.sigv2 ?? true };
 }
 
 /** A request that passed authentication. */
@@ -57,22 +63,29 @@ export interface Authenticated {
 export interface AuthenticateOptions {
   /** The server clock (tests); now unless given. */
   readonly now?: Date;
+  /** The bucket named by the Host header (virtual-hosted style): SigV2 signs it in the resource. */
+  readonly virtualHostBucket?: string | undefined;
 }
 
 /**
- * Verifies the request's SigV4 signature (header or presigned form) and returns who signed it.
- * Throws S3Error: the verifier's codes, or AccessDenied for an admin credential.
+ * Verifies the request's SigV4 (or, when enabled, SigV2) signature, header or presigned form,
+ * and returns who signed it. Throws S3Error: the verifier's codes, or AccessDenied for an admin
+ * credential.
  */
 export function authenticate(
   req: IncomingSigV4Request,
   index: CredentialIndex,
   options: AuthenticateOptions = {},
 ): Authenticated {
-  const verified = verifySigV4(req, {
-    lookupSecret: (id) => index.byAccessKey.get(id)?.credential.secretKey,
+  const common = {
+    lookupSecret: (id: string) => index.byAccessKey.get(id)?.credential.secretKey,
     region: index.region,
     ...(options.now === undefined ? {} : { now: options.now }),
-  });
+  };
+  const verified =
+    index.sigv2 && isSigV2Request(req)
+      ? verifySigV2(req, { ...common, virtualHostBucket: options.virtualHostBucket })
+      : verifySigV4(req, common);
   const principal = index.byAccessKey.get(verified.accessKeyId);
   if (principal === undefined) throw new S3Error("InvalidAccessKeyId");
   if (principal.credential.role === "admin") {

@@ -72,7 +72,7 @@ export function clientBody(input: ClientBodyInput): ClientBody {
 
   /** Verifies the announced framing and starts the flow; refuses oversized XML up front. */
   const open = (maxWhole: number | undefined): { body: Readable; length: number } => {
-    const vb = verifiedBody(verified, bodyHeaders(req), req);
+    const vb = verifiedBody(verified, bodyHeaders(req, input.operation), req);
     if (vb.contentLength === undefined) throw new S3Error("MissingContentLength");
     // An oversized XML body is refused from its announced length, before a byte is read (the
     // exact length is enforced while decoding, so it cannot grow past it).
@@ -127,10 +127,17 @@ export function clientBody(input: ClientBodyInput): ClientBody {
         };
       }
       body.once("error", (err) => input.abort.abort(err));
-      const trailer = trailerAlgorithm(verified.payload, req);
+      const trailer =
+        trailerAlgorithm(verified.payload, req) ??
+        integrityTrailer(input.operation, verified.payload, req);
       if (trailer !== undefined) {
-        // The client's trailing checksum goes on to the backend in our own trailer.
+        // The client's trailing checksum (or the gateway's own, integrityTrailer) goes on to
+        // the backend in our own trailer.
         const t = withTrailingChecksum(body, { decodedLength: length, algorithm: trailer });
+        // The encoder re-emits the client body's failure, which the abort above already
+        // carries to the request; once undici has let go of the encoder (an early backend
+        // answer) nobody else listens, and an unheard 'error' would take the process down.
+        t.body.on("error", () => undefined);
         return {
           body: t.body,
           contentLength: t.contentLength,
@@ -189,8 +196,34 @@ function trailerAlgorithm(
   return typeof value === "string" ? parseTrailerHeader(value) : undefined;
 }
 
+/**
+ * The checksum the gateway adds, in its own aws-chunked trailer, to a PutObject body that
+ * carries no integrity of its own (no hex payload hash, Content-MD5 or x-amz-checksum-*:
+ * unsigned, presigned, aws-chunked without trailer). Some backends commit whatever arrived when
+ * a connection drops before Content-Length is reached (versitygw 1.8 posix does): a client that
+ * went away mid-upload would replace a good object with a truncated one. With the body framed
+ * as aws-chunked and the checksum in a trailer sent only after the last verified byte, a cut
+ * body lacks its final chunk and trailer and is invalid to the backend, whatever it does on a
+ * dropped connection. CRC32 is the cheapest algorithm both backends verify.
+ */
+function integrityTrailer(
+  operation: string,
+  payload: PayloadMode,
+  req: IncomingMessage,
+): ChecksumAlgorithm | undefined {
+  if (operation !== "PutObject" || payload === "hex") return undefined;
+  if (req.headers["content-md5"] !== undefined) return undefined;
+  for (const name of Object.keys(req.headers)) {
+    if (name.startsWith("x-amz-checksum-")) return undefined;
+  }
+  return "CRC32";
+}
+
 /** The headers verifiedBody needs, parsed from the request. */
-function bodyHeaders(req: IncomingMessage): Parameters<typeof verifiedBody>[1] {
+function bodyHeaders(
+  req: IncomingMessage,
+  operation: S3Operation,
+): Parameters<typeof verifiedBody>[1] {
   const h = req.headers;
   const lengthOf = (v: string | string[] | undefined, name: string): number | undefined => {
     if (v === undefined) return undefined;
@@ -202,12 +235,19 @@ function bodyHeaders(req: IncomingMessage): Parameters<typeof verifiedBody>[1] {
     }
     return Number(v);
   };
+  // On CompleteMultipartUpload the x-amz-checksum-* headers are the whole object's checksum
+  // (with x-amz-checksum-type FULL_OBJECT or COMPOSITE), not the XML body's: the backend checks
+  // them against the parts. `-type` and `-algorithm` name a kind of checksum, never carry one.
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html
+  const objectChecksums = operation === "CompleteMultipartUpload";
   const checksums: Record<string, string> = {};
   for (const [name, value] of Object.entries(h)) {
-    if (
-      (name === "content-md5" || name.startsWith("x-amz-checksum-")) &&
-      typeof value === "string"
-    ) {
+    const isChecksum =
+      name.startsWith("x-amz-checksum-") &&
+      name !== "x-amz-checksum-type" &&
+      name !== "x-amz-checksum-algorithm" &&
+      !objectChecksums;
+    if ((name === "content-md5" || isChecksum) && typeof value === "string") {
       checksums[name] = value;
     }
   }

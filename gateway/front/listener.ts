@@ -19,7 +19,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import { hkdfSync, randomBytes } from "node:crypto";
 import type { Logger } from "pino";
@@ -53,6 +53,8 @@ import { classifyOperation } from "./operations.js";
 import { createS3Metrics, OTHER_BUCKET_LABEL, type S3Metrics } from "./request-metrics.js";
 import { respond, sendError } from "./respond.js";
 import type { RunningListener, S3ListenerContext, S3ListenerFactory } from "../server.js";
+import { watchCertificates, type TlsReloader } from "./tls-reload.js";
+import { isPostObjectRequest, postObject } from "./post-object.js";
 
 /** Tunables of the S3 listener; every field has a default. */
 export interface S3ListenerOptions {
@@ -78,6 +80,13 @@ export interface S3ListenerOptions {
    * the gateway reads these whole, validates them and refuses what S3 would refuse.
    */
   readonly maxXmlBodyBytes?: { readonly deleteObjects: number; readonly completeMultipart: number };
+  /**
+   * How often the TLS certificate and key files are checked for a change (default 5 s; 0: only
+   * on SIGHUP). A changed pair is taken for new connections (front/tls-reload).
+   */
+  readonly tlsPollIntervalMs?: number;
+  /** Reload the TLS pair on SIGHUP (default true; tests running several gateways turn it off). */
+  readonly tlsReloadOnSignal?: boolean;
 }
 
 /** The defaults of {@link S3ListenerOptions}. */
@@ -138,6 +147,11 @@ export async function startS3Listener(
     targetCa,
     timeouts: options.backendTimeouts ?? DEFAULT_BACKEND_TIMEOUTS,
   });
+  // A source whose CA (or URL) changed gets a new pool on its next request; the old pool is
+  // closed once its requests finish (upstream/backends).
+  const unsubscribe = context.store.subscribe((snapshot) => {
+    backends.retireUnused(snapshot.buckets.values());
+  });
   const state: ListenerState = {
     context,
     rules: addressingRules(config.domains),
@@ -157,6 +171,11 @@ export async function startS3Listener(
 
   const serverOptions = {
     maxHeaderSize: o.maxHeaderBytes,
+    // Node checks header and request timeouts on a timer (30 s by default), so a slow client
+    // could hold its socket up to twice the header timeout; check often enough to be exact.
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(o.headersTimeoutMs / 4))),
+    // A missing Host would get Node's bare 400 with no body; the gateway answers it as S3 does.
+    requireHostHeader: false,
     // No cap on a whole request: a large upload may take hours. Headers are bounded in time,
     // and the idle timeout and minimum rate bound a stalled or trickling body.
     requestTimeout: 0,
@@ -172,12 +191,22 @@ export async function startS3Listener(
       })
     : createHttpServer(serverOptions);
   server.timeout = o.idleTimeoutMs;
+  // Node would answer 431 with no body past 2,000 headers; the parser's byte cap (maxHeaderSize)
+  // bounds them, and every request gets an S3 answer.
+  server.maxHeadersCount = 0;
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    if (refuseMalformed(state, req, res)) return;
+    void handle(state, req, res, { expectContinue: false });
+  });
+  // S3 ignores an Expect header it does not know (or an empty one); Node would answer 417.
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+    if (refuseMalformed(state, req, res)) return;
     void handle(state, req, res, { expectContinue: false });
   });
   // Expect: 100-continue is answered only once the request is authenticated, authorized and
   // routed (RFC 9110 §10.1.1); a refused request gets its error without the body being sent.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    if (refuseMalformed(state, req, res)) return;
     void handle(state, req, res, { expectContinue: true });
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -195,10 +224,23 @@ export async function startS3Listener(
   const port = typeof addr === "object" && addr ? addr.port : config.listen.port;
   const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
   const url = `${config.tls ? "https" : "http"}://${host}:${port}`;
+  let reloader: TlsReloader | undefined;
+  if (config.tls) {
+    reloader = watchCertificates({
+      server: server as HttpsServer,
+      certPath: config.tls.cert,
+      keyPath: config.tls.key,
+      logger: state.logger,
+      ...(o.tlsPollIntervalMs === undefined ? {} : { pollIntervalMs: o.tlsPollIntervalMs }),
+      onSignal: o.tlsReloadOnSignal ?? true,
+    });
+  }
 
   return {
     url,
     close: async () => {
+      reloader?.stop();
+      unsubscribe();
       state.closing = true;
       const closed = new Promise<void>((done) => server.close(() => done()));
       server.closeIdleConnections();
@@ -251,6 +293,8 @@ interface RequestRecord {
   backends: ("target" | "source")[];
   bytesIn: number;
   bytesOut: number;
+  /** Request body bytes received on the wire so far (what an aborted upload logs as bytesIn). */
+  bodyBytesSeen: number;
 }
 
 /** Handles one S3 request from arrival to answer; never throws. */
@@ -278,12 +322,13 @@ async function handle(
     backends: [],
     bytesIn: 0,
     bytesOut: 0,
+    bodyBytesSeen: 0,
   };
   state.inFlight++;
   if (state.closing) res.setHeader("connection", "close");
   const abort = new AbortController();
   res.once("close", () => {
-    if (!res.writableFinished) abort.abort(new Error("client connection closed"));
+    if (!res.writableFinished) abort.abort(new ClientGoneError());
     finish(state, record, ctx, res, started);
   });
 
@@ -297,9 +342,46 @@ async function handle(
         ? "/"
         : `/${address.bucket}${address.key === undefined ? "" : `/${address.key}`}`;
 
+    if (
+      isPostObjectRequest(method, address, req.headers["content-type"]) &&
+      address.bucket !== undefined
+    ) {
+      // A browser form: authenticated by its policy signature, not by the request's
+      // (front/post-object); the body is read from here on.
+      record.operation = "PostObject";
+      bodyStarted = true;
+      if (options.expectContinue) res.writeContinue();
+      try {
+        // `record` receives the facts as they are learnt: the access log is written when the
+        // answer ends, which can be before this await returns.
+        await postObject(
+          {
+            credentials: state.credentials,
+            backends: state.backends,
+            snapshot: state.context.store.snapshot(),
+            isFresh: () => state.context.store.isFresh(),
+            origin: `${state.context.config.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}`,
+            signal: abort.signal,
+          },
+          req,
+          res,
+          { bucket: address.bucket, ctx, facts: record },
+        );
+      } catch (err) {
+        const code = toS3Error(err).code;
+        if (record.accessKeyId === undefined || code === "AccessDenied") {
+          state.metrics.authFailure(code);
+        }
+        throw err;
+      }
+      return;
+    }
+
     let auth;
     try {
-      auth = authenticate({ method, rawUrl, rawHeaders: req.rawHeaders }, state.credentials);
+      auth = authenticate({ method, rawUrl, rawHeaders: req.rawHeaders }, state.credentials, {
+        virtualHostBucket: address.virtualHost ? address.bucket : undefined,
+      });
     } catch (err) {
       state.metrics.authFailure(toS3Error(err).code);
       throw err;
@@ -370,6 +452,10 @@ async function handle(
         abort,
         onStart: () => {
           bodyStarted = true;
+          // verifiedBody has piped `req` already, so this listener takes nothing from it.
+          req.on("data", (chunk: Buffer) => {
+            record.bodyBytesSeen += chunk.length;
+          });
           watchUploadRate(state, req, abort);
         },
       }),
@@ -414,6 +500,12 @@ async function handle(
       },
     });
   } catch (err) {
+    if (clientGone(err, abort.signal, res)) {
+      // The client went away (closed or reset mid-request): nothing to answer and nothing
+      // wrong with the gateway, so one info line without a stack; the access log says 499.
+      state.logger.info({ requestId, operation: record.operation }, "client disconnected");
+      return;
+    }
     const error = answerableError(err, abort.signal);
     if (error.code === "InternalError") {
       state.logger.error({ err, requestId }, "internal error");
@@ -434,6 +526,46 @@ function writeConditions(req: IncomingMessage): WriteConditions {
     ...(typeof ifMatch === "string" ? { ifMatch } : {}),
     ...(typeof ifNoneMatch === "string" ? { ifNoneMatch } : {}),
   };
+}
+
+/** The reason a request is aborted with when its client's connection closed first. */
+class ClientGoneError extends Error {
+  constructor() {
+    super("client connection closed");
+    this.name = "ClientGoneError";
+  }
+}
+
+/** Whether a failure is the client going away (closed, reset, aborted body), not a fault. */
+function clientGone(err: unknown, signal: AbortSignal, res: ServerResponse): boolean {
+  if (signal.aborted && signal.reason instanceof ClientGoneError) return true;
+  if (err instanceof ClientGoneError) return true;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return (
+    res.destroyed &&
+    (code === "ECONNRESET" ||
+      code === "ECONNABORTED" ||
+      code === "EPIPE" ||
+      code === "ERR_STREAM_PREMATURE_CLOSE")
+  );
+}
+
+/**
+ * Refuses, before the S3 pipeline, a request S3 would not parse: HTTP/1.1 without Host
+ * (RFC 9112 §3.2). Node would answer it with a bare 400; this one is an S3 XML error.
+ */
+function refuseMalformed(state: ListenerState, req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.headers.host !== undefined || req.httpVersion === "1.0") return false;
+  const requestId = nextRequestId();
+  state.logger.info({ requestId, method: req.method }, "request without Host refused");
+  sendError(
+    res,
+    new S3Error("InvalidRequest", { message: "Your request is missing the Host header." }),
+    { requestId, method: (req.method ?? "GET").toUpperCase(), resource: undefined },
+    { closeConnection: true },
+  );
+  if (!req.complete) discardBody(req);
+  return true;
 }
 
 /** The S3 error to answer for something that went wrong while handling a request. */
@@ -514,7 +646,7 @@ function finish(
       status,
     },
     seconds,
-    record.bytesIn,
+    record.bytesIn > 0 ? record.bytesIn : record.bodyBytesSeen,
     record.bytesOut,
   );
   // Never the URL (a presigned query carries a signature), headers or key material.
@@ -531,7 +663,7 @@ function finish(
       backends: record.backends,
       status,
       aborted: !res.writableFinished,
-      bytesIn: record.bytesIn,
+      bytesIn: record.bytesIn > 0 ? record.bytesIn : record.bodyBytesSeen,
       bytesOut: record.bytesOut,
       latencyMs: Math.round(seconds * 1000),
     },
@@ -566,9 +698,19 @@ function clientError(state: ListenerState, err: NodeJS.ErrnoException, socket: S
   state.metrics.authFailure(error.code);
   const requestId = nextRequestId();
   const body = renderErrorXml(error, { requestId });
+  // end() alone only half-closes: a slow client that keeps sending would hold the socket (and
+  // Node would keep reading it) for as long as it likes. Destroy it once the answer is flushed,
+  // and at the latest after a short grace period if the client does not read it.
+  const grace = setTimeout(() => socket.destroy(), CLIENT_ERROR_GRACE_MS);
+  grace.unref();
+  socket.once("close", () => clearTimeout(grace));
   socket.end(
     `HTTP/1.1 ${error.status} ${error.status === 400 ? "Bad Request" : "Error"}\r\n` +
       `content-type: application/xml\r\nx-amz-request-id: ${requestId}\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }
+
+/** How long an error answered from clientError may take to flush before the socket is cut. */
+const CLIENT_ERROR_GRACE_MS = 5_000;

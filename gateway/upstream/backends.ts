@@ -61,10 +61,15 @@ export interface BackendRegistryOptions {
 
 /**
  * The backends of the gateway: the target, created at start-up, and one pool per source origin
- * and CA, created the first time a bucket's state names it and kept for the gateway's life.
+ * and CA, created the first time a bucket's state names it. When `update` gives a source a new
+ * CA, the next request gets a pool for the new CA (new connections trust it at once) and
+ * {@link BackendRegistry.retireUnused} closes the old pool once nothing names it: undici's
+ * `close` lets the requests in flight on it finish, then ends its connections.
  */
 export class BackendRegistry {
   private readonly pools = new Map<string, Dispatcher>();
+  private readonly retiring = new Set<Dispatcher>();
+  private readonly targetKey: string;
   private readonly timeouts: BackendTimeouts;
   private readonly connections: number;
   /** The target backend. */
@@ -74,6 +79,7 @@ export class BackendRegistry {
     this.timeouts = options.timeouts ?? DEFAULT_BACKEND_TIMEOUTS;
     this.connections = options.connections ?? 128;
     const t = options.target;
+    this.targetKey = poolKey(t.endpoint, options.targetCa);
     this.target = this.backend("target", t.endpoint, options.targetCa, {
       credentials: { accessKeyId: t.accessKey, secretAccessKey: t.secretKey },
       region: t.region,
@@ -82,17 +88,45 @@ export class BackendRegistry {
 
   /** The source backend of an attached bucket (pool shared by every bucket on that origin). */
   source(state: BucketMigrationState): Backend {
-    const https = state.sourceUrl.startsWith("https:");
-    const ca = https && state.sourceCa !== "system" ? state.sourceCa : undefined;
-    return this.backend("source", state.sourceUrl, ca, {
+    return this.backend("source", state.sourceUrl, sourceCaOf(state), {
       credentials: { accessKeyId: state.sourceAccessKey, secretAccessKey: state.sourceSecretKey },
       region: state.sourceRegion,
     });
   }
 
+  /**
+   * Closes, after their in-flight requests, the source pools no bucket state names any more (a
+   * CA or origin replaced by `update`, a bucket detached). Called with every new snapshot.
+   */
+  retireUnused(states: Iterable<BucketMigrationState>): void {
+    const inUse = new Set<string>([this.targetKey]);
+    for (const state of states) inUse.add(this.sourceKey(state));
+    for (const [key, pool] of this.pools) {
+      if (inUse.has(key)) continue;
+      this.pools.delete(key);
+      this.retiring.add(pool);
+      void pool
+        .close()
+        .catch(() => undefined)
+        .finally(() => this.retiring.delete(pool));
+    }
+  }
+
+  /** Pools being retired (closing once their requests finish). */
+  get retiringPools(): number {
+    return this.retiring.size;
+  }
+
+  /** Open pools (target and sources). */
+  get openPools(): number {
+    return this.pools.size;
+  }
+
   /** Closes every pool after its in-flight requests. */
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    await Promise.all(
+      [...this.pools.values(), ...this.retiring].map((p) => p.close().catch(() => undefined)),
+    );
     this.pools.clear();
   }
 
@@ -103,8 +137,8 @@ export class BackendRegistry {
     auth: { credentials: Credentials; region: string },
   ): Backend {
     const url = new URL(endpoint);
-    const poolKey = `${url.origin}\n${ca ?? ""}`;
-    let pool = this.pools.get(poolKey);
+    const key = poolKey(endpoint, ca);
+    let pool = this.pools.get(key);
     if (pool === undefined) {
       pool = new Pool(url.origin, {
         connections: this.connections,
@@ -116,7 +150,7 @@ export class BackendRegistry {
         bodyTimeout: this.timeouts.bodyIdleMs,
         keepAliveTimeout: 4_000,
       });
-      this.pools.set(poolKey, pool);
+      this.pools.set(key, pool);
     }
     return {
       name,
@@ -128,6 +162,21 @@ export class BackendRegistry {
       secrets: [auth.credentials.secretAccessKey],
     };
   }
+
+  private sourceKey(state: BucketMigrationState): string {
+    return poolKey(state.sourceUrl, sourceCaOf(state));
+  }
+}
+
+/** The CA a source's pool trusts: its own PEM for https with a CA, else the system's. */
+function sourceCaOf(state: BucketMigrationState): string | undefined {
+  const https = state.sourceUrl.startsWith("https:");
+  return https && state.sourceCa !== "system" ? state.sourceCa : undefined;
+}
+
+/** Pools are shared per origin and CA. */
+function poolKey(endpoint: string, ca: string | undefined): string {
+  return `${new URL(endpoint).origin}\n${ca ?? ""}`;
 }
 
 /** One request to send upstream. */

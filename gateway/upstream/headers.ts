@@ -45,8 +45,14 @@ const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   "x-real-ip",
 ]);
 
-/** Presigned-URL authentication parameters; the gateway re-signs in the header form. */
+/**
+ * Presigned-URL authentication parameters, SigV4 and SigV2 (`AWSAccessKeyId`, `Signature`,
+ * `Expires`); the gateway re-signs in the header form.
+ */
 export const PRESIGN_QUERY_PARAMS: ReadonlySet<string> = new Set([
+  "AWSAccessKeyId",
+  "Signature",
+  "Expires",
   "X-Amz-Algorithm",
   "X-Amz-Credential",
   "X-Amz-Date",

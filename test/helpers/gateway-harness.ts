@@ -50,6 +50,8 @@ export class CountingProxy {
   bytesUp = 0;
   /** Bytes received from the backend (answers), in total. */
   bytesDown = 0;
+  /** Connections to the backend that have closed (a cut upload's connection among them). */
+  backendConnectionsClosed = 0;
   /** Called with the running byte counts on every chunk from the gateway. */
   onUp: ((bytesUp: number) => void) | undefined;
   /** Called with the running byte counts on every chunk from the backend. */
@@ -101,6 +103,7 @@ export class CountingProxy {
       };
       client.on("error", end).on("close", end);
       upstream.on("error", end).on("close", end);
+      upstream.once("close", () => p.backendConnectionsClosed++);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const addr = server.address();
