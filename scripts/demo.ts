@@ -3,13 +3,15 @@
 // a target (MinIO) on loopback, fills a source bucket, puts s3gw in front of the target over TLS,
 // attaches the bucket and forwards it, lists the source's POSIX view with s3find, switches the
 // bucket to migrate mode, copies every object with s3migrate while an application reads a
-// not-yet-copied object, writes a new one and deletes one through the gateway (each checked on
-// both backends), verifies, and stops everything. Each command is printed before it runs.
+// not-yet-copied object, writes a new one, deletes one and lists the bucket through the gateway
+// (each checked on both backends), verifies, and stops everything. Each command is printed
+// before it runs.
 //
-// Listings of a bucket in migrate mode answer NotImplemented until the merged listing lands
-// (issue 8, part 2), so this demo lists through the gateway only in forward mode, and checks
-// migrate mode's effects with direct requests to the backends; s3migrate reads its keys from
-// s3find's lists (`--src-folder`), and `--verify` HEADs each listed key: neither lists.
+// s3migrate writes through the gateway with the `migrator` credential, as the runbook says
+// (docs/s3migrate.md, "Through the gateway or direct"): its reads see the target only, its
+// writes are create-only and refused for a key a client deleted (a tombstone), so the
+// guarantees of DESIGN 3.4 hold. In migrate mode a listing through the gateway is one merged
+// view of both backends (docs/listing.md); the demo checks it against direct listings of each.
 
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -103,6 +105,14 @@ async function until(probe: () => Promise<boolean>, ms: number, what: string): P
   }
 }
 
+/** Every key under `prefix` in the demo bucket, paged with ListObjectsV2 as a client does. */
+async function keys(client: S3Client, prefix: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  for await (const page of listObjectsV2(client, { bucket: BUCKET, prefix, maxKeys: 500 }))
+    for (const entry of page.contents) out.add(entry.key);
+  return out;
+}
+
 /** Fails the demo unless `ok`. */
 function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`check failed: ${what}`);
@@ -158,10 +168,11 @@ async function main(): Promise<void> {
         ),
       );
     }
-    console.log(`   ${OBJECTS} objects in s3://${BUCKET} on the source`);
+    console.log(`   ${OBJECTS + 1} objects in s3://${BUCKET} on the source`);
 
     console.log("\n2. Prepare: TLS for the gateway, its config, and start it");
     const certs = join(work, "certs");
+    const caFile = join(certs, "ca.pem");
     await run("bash", [
       join(repoRoot, "certs/make-local-certs.sh"),
       "--out",
@@ -213,7 +224,7 @@ async function main(): Promise<void> {
     const viaGateway = new S3Client({
       endpoint: `https://127.0.0.1:${s3Port}`,
       region: "us-east-1",
-      ca: await readFile(join(certs, "ca.pem")),
+      ca: await readFile(caFile),
       credentials: { accessKeyId: "app", secretAccessKey: secrets.APP_SECRET },
     });
     let seen = 0;
@@ -245,12 +256,15 @@ async function main(): Promise<void> {
       source.accessKeyId,
       "--src-folder",
       lists,
+      // Through the gateway, as the migrator (docs/runbook.md, step 3).
       "--dest-url",
-      target.endpoint,
+      `https://127.0.0.1:${s3Port}`,
+      "--dest-ca",
+      caFile,
       "--dest-bucket",
       BUCKET,
       "--dest-key",
-      target.accessKeyId,
+      "migrator",
       "--dest-folder",
       dest,
       "--threads",
@@ -260,12 +274,11 @@ async function main(): Promise<void> {
     ];
     const copyEnv = {
       S3MIGRATE_SRC_SECRET: source.secretAccessKey,
-      S3MIGRATE_DEST_SECRET: target.secretAccessKey,
+      S3MIGRATE_DEST_SECRET: secrets.MIGRATOR_SECRET,
     };
     await cli("s3migrate", [...copyArgs, "--dry-run", "--first", "100"], copyEnv);
     // The point of no return: the target becomes the system of record, the source the fallback
-    // for what is not copied yet. From here on, the gateway's listings answer NotImplemented
-    // until the merged listing lands (issue 8, part 2): nothing below lists through it.
+    // for what is not copied yet. From here on, a listing through the gateway merges both.
     await cli(
       "s3gw",
       ["bucket", "migrate", "update", "--bucket", BUCKET, "--mode", "migrate", "--yes"],
@@ -289,17 +302,47 @@ async function main(): Promise<void> {
       check(await present(dst, BUCKET, NEW_KEY), `PUT ${NEW_KEY}: on the target`);
       check(!(await present(src, BUCKET, NEW_KEY)), `PUT ${NEW_KEY}: not on the source`);
 
-      // Deleting a key that s3migrate has already copied: a key deleted while its copy is in
-      // flight can come back until tombstones land (issue 13; PITFALLS.md, "Migrate mode").
+      // Deleting a key that s3migrate has already copied: the gateway records a tombstone first,
+      // so no copy of it still in flight can bring it back (checked again after the copy).
       const GONE_KEY = "albums/00/photo-0.jpg";
       await until(() => present(dst, BUCKET, GONE_KEY), 60_000, `${GONE_KEY} on the target`);
       (await viaGateway.request({ method: "DELETE", bucket: BUCKET, key: GONE_KEY })).body.resume();
       check(!(await present(dst, BUCKET, GONE_KEY)), `DELETE ${GONE_KEY}: gone from the target`);
       check(!(await present(src, BUCKET, GONE_KEY)), `DELETE ${GONE_KEY}: gone from the source`);
+
+      // One listing through the gateway covers both backends: keys copied already, keys only on
+      // the source (not copied yet) and keys only on the target (the application's write).
+      const onTarget = await keys(dst, "albums/");
+      const onSource = await keys(src, "albums/");
+      const merged = await keys(viaGateway, "albums/");
+      const union = new Set([...onTarget, ...onSource]);
+      const sourceOnly = [...onSource].filter((k) => !onTarget.has(k)).length;
+      console.log(
+        `   listing albums/ through the gateway: ${merged.size} keys (${onTarget.size} on the ` +
+          `target, ${onSource.size} on the source, ${sourceOnly} of them not copied yet)`,
+      );
+      check(
+        merged.size === union.size && [...union].every((k) => merged.has(k)),
+        "the gateway's listing is the union of both backends, each key once",
+      );
+      check(
+        merged.has(NEW_KEY) && !merged.has(GONE_KEY),
+        `the listing has ${NEW_KEY} (target only) and not ${GONE_KEY} (deleted)`,
+      );
     } finally {
       await copying;
     }
     check(await present(dst, BUCKET, LATE_KEY), `${LATE_KEY} copied to the target by s3migrate`);
+    check(
+      !(await present(dst, BUCKET, "albums/00/photo-0.jpg")),
+      "the deleted key is still gone from the target after the copy",
+    );
+    const listedAfter = await keys(viaGateway, "albums/");
+    check(
+      listedAfter.size === OBJECTS + 1,
+      `listing albums/ through the gateway after the copy: ${listedAfter.size} keys ` +
+        `(the source's ${OBJECTS + 1}, + 1 written, - 1 deleted)`,
+    );
     await viaGateway.close();
 
     console.log(

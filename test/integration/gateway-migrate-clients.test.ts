@@ -4,9 +4,10 @@
 // served from the source (the AWS CLI's large download is ranged, in parallel); deletes remove
 // the key on both sides. Every step is checked with direct requests to both backends.
 //
-// Listings of a migrate-mode bucket answer NotImplemented until issue 8 part 2, so these cases
-// use only object operations (`aws s3 cp` of one key, `rclone copyto`/`cat`, `s3cmd put/get/del`
-// of one key). A missing tool fails these tests: CI installs them.
+// These cases exercise object operations (`aws s3 cp` of one key, `rclone copyto`/`cat`,
+// `s3cmd put/get/del` of one key); the merged listings these tools also use are proven in
+// gateway-listing.test.ts (`aws s3 ls`/`sync`, `rclone lsf`/`check`, `s3cmd ls`). A missing tool
+// fails these tests: CI installs them.
 
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -304,9 +305,12 @@ describe("Debian S3 clients in migrate mode (target MinIO, source versitygw)", (
     const out = join(dir, "rclone-old-large.out");
     await rclone("copyto", remote("old/rclone/large.bin"), out);
     expect(md5(await readFile(out))).toBe(md5(oldLarge));
-    // `rclone cat REMOTE:bucket/key` lists the key's directory first, and listings of a
-    // migrate-mode bucket answer NotImplemented until issue 8 part 2; naming the file with
-    // --files-from-raw with --no-traverse makes rclone fetch it directly (HEAD, then GET).
+    // `rclone cat REMOTE:bucket/key` lists the key's directory first (a merged listing: the key
+    // is on the source only), then GETs it.
+    const byName = await rclone("cat", remote("old/rclone/small.bin"));
+    expect(md5(Buffer.from(byName, "latin1"))).toBe(md5(oldSmall));
+    // Naming the file with --files-from-raw and --no-traverse makes rclone fetch it without
+    // listing (HEAD, then GET): the object path alone, with a ranged read.
     const list = join(dir, "rclone-files");
     await writeFile(list, "small.bin\n");
     const catArgs = ["cat", "--no-traverse", "--files-from-raw", list];
