@@ -118,7 +118,7 @@ async function startGateway(
       "--config",
       config,
       "--log-level",
-      "warn",
+      "info",
     ],
     { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] },
   );
@@ -127,6 +127,8 @@ async function startGateway(
   const urls = await new Promise<{ url: string; admin: string }>((done, fail) => {
     const found: { url?: string; admin?: string } = {};
     child.stdout?.on("data", (d: Buffer) => {
+      // Keep draining the access log once both addresses are known, without keeping it.
+      if (found.url !== undefined && found.admin !== undefined) return;
       head += d.toString();
       for (const line of head.split("\n")) {
         if (line.includes("S3 endpoint listening"))
@@ -167,7 +169,9 @@ async function main(): Promise<void> {
   try {
     const ca = clientOf(a);
     const cb = clientOf(b);
+    console.log("servers up; starting s3gw");
     const gw = await startGateway(a);
+    console.log(`s3gw at ${gw.url}; writing keys`);
     const viaGw = clientOf({ endpoint: gw.url, ...USER });
     const all = Array.from({ length: N }, (_, i) => i);
     const t0 = Date.now();
