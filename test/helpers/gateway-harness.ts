@@ -291,3 +291,45 @@ export async function exists(client: S3Client, bucket: string, key: string): Pro
     throw err;
   }
 }
+
+/**
+ * Attaches `bucket` of a test gateway to `sourceBucket` on `source` and moves it to `mode`
+ * (through forward when the mode is migrate), then waits, as the admin API does, until every
+ * gateway sharing the state has applied the change.
+ */
+export async function attachBucket(
+  gw: TestGateway,
+  input: {
+    readonly bucket: string;
+    readonly source: RigServer;
+    readonly sourceBucket: string;
+    readonly mode: "ready" | "forward" | "migrate";
+  },
+): Promise<void> {
+  const store = gw.gateway.store;
+  const s = input.source;
+  await store.attach(
+    {
+      bucket: input.bucket,
+      sourceUrl: s.endpoint,
+      sourceBucket: input.sourceBucket,
+      sourceAccessKey: s.accessKeyId,
+      sourceSecretKey: s.secretAccessKey,
+      sourceRegion: s.region,
+      sourceCa: "system",
+    },
+    { by: "test" },
+  );
+  if (input.mode !== "ready") {
+    await store.update({ bucket: input.bucket }, { mode: "forward" }, { by: "test" });
+  }
+  if (input.mode === "migrate") {
+    await store.update(
+      { bucket: input.bucket },
+      { mode: "migrate" },
+      { by: "test", confirmIrreversible: true },
+    );
+  }
+  const pending = await store.waitForGateways(store.snapshot().version, { timeoutMs: 30_000 });
+  if (pending.length > 0) throw new Error(`gateways did not apply the change: ${pending.length}`);
+}

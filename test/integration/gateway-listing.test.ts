@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { S3Client } from "../../s3/client.js";
 import { createBucket, putObject } from "../../s3/client-operations.js";
 import {
+  attachBucket,
   gatewayClient,
   makeTestCerts,
   startTestGateway,
@@ -118,25 +119,7 @@ describe("merged listings through the gateway (target MinIO, source versitygw)",
         }
       }),
     );
-    const s = rig.versitygw;
-    await gw.gateway.store.attach(
-      {
-        bucket,
-        sourceUrl: s.endpoint,
-        sourceBucket,
-        sourceAccessKey: s.accessKeyId,
-        sourceSecretKey: s.secretAccessKey,
-        sourceRegion: s.region,
-        sourceCa: "system",
-      },
-      { by: "test" },
-    );
-    await gw.gateway.store.update({ bucket }, { mode: "forward" }, { by: "test" });
-    await gw.gateway.store.update(
-      { bucket },
-      { mode: "migrate" },
-      { by: "test", confirmIrreversible: true },
-    );
+    await attachBucket(gw, { bucket, source: rig.versitygw, sourceBucket, mode: "migrate" });
     raw = new S3Client({
       endpoint: gw.url,
       credentials: { accessKeyId: USER.accessKeyId, secretAccessKey: USER.secretAccessKey },

@@ -16,6 +16,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
+  attachBucket,
   bytesOf,
   directClient,
   exists,
@@ -68,25 +69,7 @@ describe.each(PAIRS)("migrate mode ($name)", ({ target, source }) => {
         }),
       );
     }
-    const s = source();
-    await gw.gateway.store.attach(
-      {
-        bucket,
-        sourceUrl: s.endpoint,
-        sourceBucket,
-        sourceAccessKey: s.accessKeyId,
-        sourceSecretKey: s.secretAccessKey,
-        sourceRegion: s.region,
-        sourceCa: "system",
-      },
-      { by: "test" },
-    );
-    await gw.gateway.store.update({ bucket }, { mode: "forward" }, { by: "test" });
-    await gw.gateway.store.update(
-      { bucket },
-      { mode: "migrate" },
-      { by: "test", confirmIrreversible: true },
-    );
+    await attachBucket(gw, { bucket, source: source(), sourceBucket, mode: "migrate" });
   });
 
   afterAll(async () => {

@@ -25,6 +25,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
+  attachBucket,
   bytesOf,
   directClient,
   gatewayClient,
@@ -133,7 +134,12 @@ describe(`migration race model (seed ${SEED}; replay with RACE_SEED=${SEED})`, (
     };
     a = await startTestGateway(common);
     b = await startTestGateway(common);
-    clients = [gatewayClient(a, certs, USER), gatewayClient(b, certs, USER)];
+    // Retries as an application's SDK would (a pooled keep-alive connection the gateway closes
+    // while idle can reset under a request): a retried PUT or DELETE means the same.
+    clients = [
+      gatewayClient(a, certs, USER, { maxAttempts: 3 }),
+      gatewayClient(b, certs, USER, { maxAttempts: 3 }),
+    ];
     direct = { target: directClient(rig.minio), source: directClient(rig.minio2) };
     await direct.target.send(new CreateBucketCommand({ Bucket: bucket }));
     await direct.source.send(new CreateBucketCommand({ Bucket: sourceBucket }));
@@ -147,30 +153,7 @@ describe(`migration race model (seed ${SEED}; replay with RACE_SEED=${SEED})`, (
         }
       }),
     );
-    const s = rig.minio2;
-    await a.gateway.store.attach(
-      {
-        bucket,
-        sourceUrl: s.endpoint,
-        sourceBucket,
-        sourceAccessKey: s.accessKeyId,
-        sourceSecretKey: s.secretAccessKey,
-        sourceRegion: s.region,
-        sourceCa: "system",
-      },
-      { by: "test" },
-    );
-    await a.gateway.store.update({ bucket }, { mode: "forward" }, { by: "test" });
-    await a.gateway.store.update(
-      { bucket },
-      { mode: "migrate" },
-      { by: "test", confirmIrreversible: true },
-    );
-    // As the admin API does: the change is in force on every gateway before the test goes on.
-    const pending = await a.gateway.store.waitForGateways(a.gateway.store.snapshot().version, {
-      timeoutMs: 30_000,
-    });
-    expect(pending).toEqual([]);
+    await attachBucket(a, { bucket, source: rig.minio2, sourceBucket, mode: "migrate" });
   });
 
   afterAll(async () => {
@@ -310,9 +293,13 @@ describe(`migration race model (seed ${SEED}; replay with RACE_SEED=${SEED})`, (
       const heldOps = [...held].map(async ([i, h], j) => {
         pending.add(i);
         await h.gotIt;
-        await perform(i, clients[j % 2] as S3Client);
-        release.get(i)?.();
-        pending.delete(i);
+        try {
+          await perform(i, clients[j % 2] as S3Client);
+        } finally {
+          // A failing client operation must not leave the copy held (the run would hang).
+          release.get(i)?.();
+          pending.delete(i);
+        }
       });
       const watch = setInterval(() => {
         const some = [...pending].slice(0, 10).map((k) => `${k}:${scenarios[k]}`);

@@ -20,6 +20,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
+  attachBucket,
   bytesOf,
   directClient,
   exists,
@@ -82,30 +83,7 @@ describe("migration writes and tombstones (target MinIO, source versitygw, two g
         new PutObjectCommand({ Bucket: sourceBucket, Key: `k${i}`, Body: original(`k${i}`) }),
       );
     }
-    const s = rig.versitygw;
-    await a.gateway.store.attach(
-      {
-        bucket,
-        sourceUrl: s.endpoint,
-        sourceBucket,
-        sourceAccessKey: s.accessKeyId,
-        sourceSecretKey: s.secretAccessKey,
-        sourceRegion: s.region,
-        sourceCa: "system",
-      },
-      { by: "test" },
-    );
-    await a.gateway.store.update({ bucket }, { mode: "forward" }, { by: "test" });
-    await a.gateway.store.update(
-      { bucket },
-      { mode: "migrate" },
-      { by: "test", confirmIrreversible: true },
-    );
-    // As the admin API does: the change is in force on every gateway before the test goes on.
-    const pending = await a.gateway.store.waitForGateways(a.gateway.store.snapshot().version, {
-      timeoutMs: 30_000,
-    });
-    expect(pending).toEqual([]);
+    await attachBucket(a, { bucket, source: rig.versitygw, sourceBucket, mode: "migrate" });
   });
 
   afterAll(async () => {
