@@ -54,6 +54,8 @@ export interface ExecContext {
   readonly key: string | undefined;
   /** The query string as the client sent it (without `?`), for parsers that need it raw. */
   readonly rawQuery: string;
+  /** The object's URL as the client addressed it (for `<Location>` in answers), if any. */
+  readonly objectUrl: string | undefined;
   /** The HMAC key of merged-listing continuation tokens (shared by a fleet of gateways). */
   readonly listingTokenKey: Buffer;
   /** Decoded query pairs to send upstream (presigned authentication removed). */

@@ -4,13 +4,14 @@
  * most writes.
  */
 import { readBodyLimited } from "../../s3/client.js";
-import { S3Error } from "../../s3/errors.js";
+import { escapeXml, S3Error } from "../../s3/errors.js";
 import { uriEncode } from "../../s3/uri-encode.js";
 import { buildListAllMyBucketsResult, parseListAllMyBucketsResult } from "../../s3/xml.js";
 import { principalAllowsBucket } from "../front/auth.js";
 import { route } from "../routing/route.js";
 import type { SingleSourcePlan, SingleTargetPlan } from "../routing/plan.js";
 import { sendUpstream, type Backend } from "../upstream/backends.js";
+import { relayedResponseHeaders } from "../upstream/headers.js";
 import type { Dispatcher } from "undici";
 import { backendError } from "../front/respond.js";
 import type { ExecContext, PreparedBody } from "./context.js";
@@ -52,7 +53,40 @@ export async function executeSingle(
       body: Buffer.from(buildListAllMyBucketsResult(filtered), "utf8"),
     };
   }
+  if (ctx.operation === "CompleteMultipartUpload" && upstream.statusCode === 200) {
+    return await withClientLocation(ctx, upstream);
+  }
   return { kind: "upstream", upstream, backend };
+}
+
+/** The largest CompleteMultipartUpload answer rewritten (it names one object). */
+const MAX_COMPLETE_RESULT = 1024 * 1024;
+
+/**
+ * A CompleteMultipartUploadResult names the object's URL in `<Location>`: the backend's own
+ * address, which clients must not be sent to (and which says where the gateway's backend is).
+ * It becomes the URL the client used. Other answers pass through as they are.
+ */
+async function withClientLocation(
+  ctx: ExecContext,
+  upstream: Dispatcher.ResponseData,
+): Promise<ExecResult> {
+  const body = (await readBodyLimited(upstream.body, MAX_COMPLETE_RESULT)).toString("utf8");
+  const location = ctx.objectUrl;
+  const rewritten =
+    location === undefined
+      ? body
+      : body.replace(/<Location>[^<]*<\/Location>/, `<Location>${escapeXml(location)}</Location>`);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(relayedResponseHeaders(upstream.headers))) {
+    if (name !== "content-length") headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return {
+    kind: "document",
+    status: 200,
+    headers,
+    body: Buffer.from(rewritten, "utf8"),
+  };
 }
 
 /** Where and how {@link sendWithBody} sends the client's request. */

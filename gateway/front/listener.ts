@@ -27,6 +27,7 @@ import { S3ConnectionError } from "../../s3/client-errors.js";
 import { DEFAULT_COMPLETE_XML_LIMIT } from "../../s3/xml-core.js";
 import { renderErrorXml, S3Error, toS3Error } from "../../s3/errors.js";
 import { parseRawQuery } from "../../s3/sigv4-canonical.js";
+import { uriEncode } from "../../s3/uri-encode.js";
 import type { ExecContext } from "../execute/context.js";
 import { execute } from "../execute/execute.js";
 import { gatherFacts, UploadHomes } from "../execute/facts.js";
@@ -435,6 +436,12 @@ async function handle(
       key: address.key,
       query,
       rawQuery: address.rawQuery,
+      objectUrl:
+        address.bucket === undefined || address.key === undefined
+          ? undefined
+          : `${state.context.config.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}` +
+            (address.virtualHost ? "" : `/${address.bucket}`) +
+            `/${uriEncode(address.key, { keepSlash: true })}`,
       listingTokenKey: state.listingTokenKey,
       headers: upstreamRequestHeaders(req.rawHeaders),
       copySource:

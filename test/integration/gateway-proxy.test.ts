@@ -258,6 +258,8 @@ describe.each(PAIRS)("gateway data plane ($name)", ({ target, source }) => {
       );
       const expected = `"${createHash("md5").update(Buffer.concat(partMd5s)).digest("hex")}-3"`;
       expect(done.ETag).toBe(expected);
+      // The object's URL as the client addressed it, never the backend's address.
+      expect(done.Location).toBe(`${gw.url}/${bucket}/big/mp.bin`);
       await onHomeOnly("big/mp.bin");
       const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: "big/mp.bin" }));
       expect(md5(await bytesOf(got.Body))).toBe(md5(data));
