@@ -13,18 +13,15 @@
  *
  * Usage: npx tsx bench/gateway/listing.ts [--keys 100000] [--page 1000] [--runs 3]
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { S3Client } from "../../s3/client.js";
 import { createBucket, listObjectsV2Page, putObject } from "../../s3/client-operations.js";
 import { startServer, stopServers } from "../../test/rig/servers.js";
-import type { RigServer } from "../../test/rig/types.js";
-
-const REPO = join(import.meta.dirname, "..", "..");
+import { attachInMigrate, clientOf, memory, startGateway, USER } from "./lab.js";
 const { values } = parseArgs({
   options: {
     keys: { type: "string", default: "100000" },
@@ -37,18 +34,6 @@ const PAGE = Number(values.page);
 const RUNS = Number(values.runs);
 const work = mkdtempSync(join(tmpdir(), "s3gw-bench-listing-"));
 const children: ChildProcess[] = [];
-
-const USER = { accessKeyId: "bench-user", secretAccessKey: randomBytes(16).toString("hex") };
-const ADMIN = { accessKeyId: "bench-admin", secretAccessKey: randomBytes(16).toString("hex") };
-
-function clientOf(e: { endpoint: string; accessKeyId: string; secretAccessKey: string }): S3Client {
-  return new S3Client({
-    endpoint: e.endpoint,
-    credentials: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey },
-    region: "us-east-1",
-    connections: 64,
-  });
-}
 
 const key = (i: number): string => `dir${i % 97}/obj-${String(i).padStart(7, "0")}`;
 
@@ -83,85 +68,6 @@ async function listAll(client: S3Client, bucket: string): Promise<{ keys: number
   return { keys, s: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
-function memory(pid: number | undefined): { rss: number; hwm: number } {
-  const text = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kib = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(text)?.[1]);
-  return { rss: kib("VmRSS") / 1024, hwm: kib("VmHWM") / 1024 };
-}
-
-async function startGateway(
-  target: RigServer,
-): Promise<{ url: string; admin: string; pid: number | undefined }> {
-  const config = join(work, "gateway.yaml");
-  writeFileSync(
-    config,
-    [
-      "listen: 127.0.0.1:0",
-      "admin: { listen: 127.0.0.1:0 }",
-      "region: us-east-1",
-      `target: { endpoint: "${target.endpoint}", accessKey: ${target.accessKeyId}, secretKey: "${target.secretAccessKey}" }`,
-      "credentials:",
-      `  - { accessKey: ${USER.accessKeyId}, secretKey: "${USER.secretAccessKey}" }`,
-      `  - { accessKey: ${ADMIN.accessKeyId}, secretKey: "${ADMIN.secretAccessKey}", role: admin }`,
-      `state: { path: "${join(work, "state.db")}" }`,
-      "",
-    ].join("\n"),
-    { mode: 0o600 },
-  );
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(REPO, "cli", "s3gw.ts"),
-      "serve",
-      "--config",
-      config,
-      "--log-level",
-      "info",
-    ],
-    { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  children.push(child);
-  let head = "";
-  const urls = await new Promise<{ url: string; admin: string }>((done, fail) => {
-    const found: { url?: string; admin?: string } = {};
-    child.stdout?.on("data", (d: Buffer) => {
-      // Keep draining the access log once both addresses are known, without keeping it.
-      if (found.url !== undefined && found.admin !== undefined) return;
-      head += d.toString();
-      for (const line of head.split("\n")) {
-        if (line.includes("S3 endpoint listening"))
-          found.url = (JSON.parse(line) as { url: string }).url;
-        if (line.includes("admin API listening"))
-          found.admin = (JSON.parse(line) as { url: string }).url;
-      }
-      if (found.url !== undefined && found.admin !== undefined)
-        done({ url: found.url, admin: found.admin });
-    });
-    child.once("exit", (code) => fail(new Error(`s3gw exited ${code}`)));
-  });
-  return { ...urls, pid: child.pid };
-}
-
-function adminCli(adminUrl: string, args: string[]): void {
-  const r = spawnSync(
-    process.execPath,
-    ["--import", "tsx", join(REPO, "cli", "s3gw.ts"), "bucket", "migrate", ...args],
-    {
-      cwd: REPO,
-      env: {
-        ...process.env,
-        S3GW_ADMIN_URL: adminUrl,
-        S3GW_ACCESS_KEY: ADMIN.accessKeyId,
-        S3GW_SECRET_KEY: ADMIN.secretAccessKey,
-      },
-      encoding: "utf8",
-    },
-  );
-  if (r.status !== 0) throw new Error(`s3gw bucket migrate ${args[0]} failed: ${r.stderr}`);
-}
-
 async function main(): Promise<void> {
   console.log(`merged-listing bench: ${N} keys, pages of ${PAGE}, ${RUNS} runs each`);
   const a = await startServer("minio");
@@ -170,7 +76,7 @@ async function main(): Promise<void> {
     const ca = clientOf(a);
     const cb = clientOf(b);
     console.log("servers up; starting s3gw");
-    const gw = await startGateway(a);
+    const gw = await startGateway(work, a, children);
     console.log(`s3gw at ${gw.url}; writing keys`);
     const viaGw = clientOf({ endpoint: gw.url, ...USER });
     const all = Array.from({ length: N }, (_, i) => i);
@@ -191,18 +97,7 @@ async function main(): Promise<void> {
         bucket,
         all.filter((i) => !onTarget(i)),
       );
-      adminCli(gw.admin, [
-        "attach",
-        bucket,
-        b.endpoint,
-        "system",
-        "--s3-key",
-        b.accessKeyId,
-        "--s3-secret",
-        b.secretAccessKey,
-      ]);
-      adminCli(gw.admin, ["update", "--bucket", bucket, "--mode", "forward"]);
-      adminCli(gw.admin, ["update", "--bucket", bucket, "--mode", "migrate", "--yes"]);
+      attachInMigrate(gw.admin, bucket, b);
     }
     console.log(`setup: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     const before = memory(gw.pid);
