@@ -23,6 +23,7 @@
  */
 import { PassThrough, type Readable } from "node:stream";
 import type { Dispatcher } from "undici";
+import { EMPTY_SHA256 } from "../../s3/sigv4-canonical.js";
 import type { FallbackPlan } from "../routing/plan.js";
 import { DEFAULT_COPY_ON_READ_MAX_SIZE, type KeyRecordStore } from "../state/store.js";
 import { sendUpstream, type Backend } from "../upstream/backends.js";
@@ -49,7 +50,6 @@ export const BRANCH_BUFFER = 1024 * 1024;
 export const CLIENT_LAG_CAP = 8 * 1024 * 1024;
 
 /** SHA-256 of an empty payload (a GET's `x-amz-content-sha256`). */
-const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /** The most keys remembered as recently written back (the oldest are forgotten first). */
 const MAX_REMEMBERED = 10_000;

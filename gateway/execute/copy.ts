@@ -15,19 +15,17 @@
 import { S3ClientError } from "../../s3/client-errors.js";
 import {
   abortMultipartUpload,
+  completeMultipartUpload,
+  createMultipartUpload,
   getObjectTagging,
   metadataFromHeaders,
   metadataToHeaders,
+  uploadPart,
 } from "../../s3/client-operations.js";
 import { S3Error } from "../../s3/errors.js";
-import { UNSIGNED_PAYLOAD } from "../../s3/sigv4-canonical.js";
+import { EMPTY_SHA256, UNSIGNED_PAYLOAD } from "../../s3/sigv4-canonical.js";
 import { percentDecode, uriEncode } from "../../s3/uri-encode.js";
-import {
-  buildCompleteMultipartUpload,
-  buildCopyObjectResult,
-  buildCopyPartResult,
-  parseInitiateMultipartUploadResult,
-} from "../../s3/xml-documents.js";
+import { buildCopyObjectResult, buildCopyPartResult } from "../../s3/xml-documents.js";
 import { readBounded } from "../../s3/client.js";
 import type { CopyPlan } from "../routing/plan.js";
 import { backendTransport, flattenHeaders } from "../upstream/backend-transport.js";
@@ -208,7 +206,7 @@ async function crossCopy(
       headers: sourceGetHeaders(ctx.headers),
       body: undefined,
       contentLength: undefined,
-      payloadHash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      payloadHash: EMPTY_SHA256,
       signal: ctx.signal,
     });
   } catch (err) {
@@ -361,16 +359,12 @@ async function copyInParts(
   const { from, destination, sourceKey, versionId, size, getHeaders } = input;
   const headers = await destinationHeaders(ctx, plan, { from, sourceKey, versionId, getHeaders });
   const dest = backendTransport(destination.backend, ctx.signal);
-  const created = await dest.request({
-    method: "POST",
+  const key = ctx.key ?? "";
+  const { uploadId } = await createMultipartUpload(dest, {
     bucket: destination.bucket,
-    key: ctx.key,
-    query: { uploads: "" },
+    key,
     headers,
   });
-  const { uploadId } = parseInitiateMultipartUploadResult(
-    await readBounded(created.body, 64 * 1024),
-  );
   const parts: { partNumber: number; etag: string }[] = [];
   try {
     for (let start = 0, n = 1; start < size; start += CROSS_COPY_PART_BYTES, n++) {
@@ -383,7 +377,7 @@ async function copyInParts(
         headers: { range: `bytes=${start}-${end}`, "if-match": getHeaders["etag"] ?? "*" },
         body: undefined,
         contentLength: undefined,
-        payloadHash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        payloadHash: EMPTY_SHA256,
         signal: ctx.signal,
       });
       if (get.statusCode !== 206) {
@@ -392,40 +386,30 @@ async function copyInParts(
           message: "The copy source changed or failed during the copy.",
         });
       }
-      const put = await dest.request({
-        method: "PUT",
+      const part = await uploadPart(dest, {
         bucket: destination.bucket,
-        key: ctx.key,
-        query: { partNumber: String(n), uploadId },
+        key,
+        uploadId,
+        partNumber: n,
         body: get.body,
         contentLength: end - start + 1,
       });
-      put.body.resume();
-      parts.push({ partNumber: n, etag: put.headers["etag"] ?? "" });
+      parts.push({ partNumber: n, etag: part.etag });
     }
-    const xml = buildCompleteMultipartUpload({ parts });
-    const done = await dest.request({
-      method: "POST",
+    // The typed call also turns an Error document inside a 200 answer into an error.
+    const { etag } = await completeMultipartUpload(dest, {
       bucket: destination.bucket,
-      key: ctx.key,
-      query: { uploadId },
-      body: xml,
+      key,
+      uploadId,
+      parts,
     });
-    const text = await readBounded(done.body, 64 * 1024);
-    if (text.includes("<Error>")) {
-      throw new S3Error("InternalError", { message: "Completing the copy failed." });
-    }
-    const etag = /<ETag>([^<]*)<\/ETag>/.exec(text.toString("utf8"))?.[1] ?? "";
     ctx.metrics.crossCopy(ctx.operation, "ok", size);
     return {
       kind: "document",
       status: 200,
       headers: { "content-type": "application/xml" },
       body: Buffer.from(
-        buildCopyObjectResult({
-          etag: etag.replace(/&quot;/g, '"'),
-          lastModified: new Date().toISOString(),
-        }),
+        buildCopyObjectResult({ etag, lastModified: new Date().toISOString() }),
         "utf8",
       ),
     };

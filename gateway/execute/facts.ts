@@ -12,6 +12,7 @@ import { S3ClientError } from "../../s3/client-errors.js";
 import { headObject } from "../../s3/client-operations.js";
 import type { S3Principal } from "../front/auth.js";
 import type { RouteFacts, ObjectWhereabouts } from "../routing/facts.js";
+import { CONDITIONAL_WRITES } from "../routing/route.js";
 import type { BucketMigrationState } from "../state/store.js";
 import { backendTransport } from "../upstream/backend-transport.js";
 import type { ExecContext } from "./context.js";
@@ -46,13 +47,6 @@ export class UploadHomes {
     }
   }
 }
-
-/** Operations whose `If-Match` / `If-None-Match` the gateway evaluates across both sides. */
-const CONDITIONAL_WRITES: ReadonlySet<string> = new Set([
-  "PutObject",
-  "CopyObject",
-  "CompleteMultipartUpload",
-]);
 
 /** Gathers what routing needs for one request to an attached bucket. */
 export async function gatherFacts(

@@ -83,7 +83,7 @@ const forwardRouter: ModeRouter = (input, state) => {
 };
 
 /** Operations whose `If-Match` / `If-None-Match` the gateway must evaluate across both sides. */
-const CONDITIONAL_WRITES: ReadonlySet<string> = new Set([
+export const CONDITIONAL_WRITES: ReadonlySet<string> = new Set([
   "PutObject",
   "CopyObject",
   "CompleteMultipartUpload",
