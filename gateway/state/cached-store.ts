@@ -125,7 +125,11 @@ export class CachedMigrationStateStore implements MigrationStateStore {
   }
 
   isFresh(): boolean {
-    return performance.now() - this.#confirmedAt < this.#options.leaseMs;
+    const fresh = performance.now() - this.#confirmedAt < this.#options.leaseMs;
+    // The first request to see the state stale logs it, not only the next watch tick: the
+    // outage may end before that tick, and the operator must still learn of it.
+    if (!fresh && !this.#stale) this.#markStale();
+    return fresh;
   }
 
   secondsSinceConfirmed(): number {
@@ -371,9 +375,13 @@ export class CachedMigrationStateStore implements MigrationStateStore {
     }
   }
 
-  /** Logs once when the lease runs out without a confirmation (the recovery is logged too). */
+  /** Checks the lease between requests too (isFresh logs when it has run out). */
   #checkFreshness(): void {
-    if (this.#stale || this.isFresh()) return;
+    this.isFresh();
+  }
+
+  /** Logs once when the lease runs out without a confirmation (the recovery is logged too). */
+  #markStale(): void {
     this.#stale = true;
     const err = this.#lastError;
     this.#options.logger?.warn(
