@@ -329,12 +329,17 @@ export interface ModelEntryFacts {
   readonly sizeOf?: (key: string) => number | undefined;
   /** The expected chain of upload ids of a key (uploads listings). */
   readonly uploadIdsOf?: (key: string) => readonly string[];
+  /** The expected ETag (quoted, as listed) of a key's entry, checked where a page gives one. */
+  readonly etagOf?: (key: string) => string | undefined;
 }
 
-/** One parsed page, in a form common to the four operations. */
-interface ParsedPage {
-  /** Entries and prefixes in listing order, decoded. */
-  items: Array<{ name: string; isPrefix: boolean; id?: string; size?: number }>;
+/**
+ * One page, in a form common to the four operations and to any client (raw XML, an SDK):
+ * what {@link checkPages} checks.
+ */
+export interface ModelPage {
+  /** Entries and prefixes in listing order (by name; an upload chain in document order), decoded. */
+  items: Array<{ name: string; isPrefix: boolean; id?: string; size?: number; etag?: string }>;
   isTruncated: boolean;
   keyCount?: number;
   maxKeys: number;
@@ -349,9 +354,9 @@ function decodeIf(encoded: boolean, s: string): string {
   return encoded ? s3UrlDecode(s) : s;
 }
 
-function parsePage(c: ListingCase, xml: string): ParsedPage {
+function parsePage(c: ListingCase, xml: string): ModelPage {
   const enc = c.encodeUrl;
-  const order = (items: ParsedPage["items"]): ParsedPage["items"] =>
+  const order = (items: ModelPage["items"]): ModelPage["items"] =>
     items.sort((a, b) => byteOrder(a.name, b.name) || 0);
   switch (c.operation) {
     case "ListObjectsV2":
@@ -365,7 +370,7 @@ function parsePage(c: ListingCase, xml: string): ParsedPage {
         ...r.contents.map((e) => ({ name: decodeIf(enc, e.key), isPrefix: false, size: e.size })),
         ...r.commonPrefixes.map((p) => ({ name: decodeIf(enc, p), isPrefix: true })),
       ]);
-      const page: ParsedPage = {
+      const page: ModelPage = {
         items,
         isTruncated: r.isTruncated,
         maxKeys: r.maxKeys,
@@ -390,7 +395,7 @@ function parsePage(c: ListingCase, xml: string): ParsedPage {
         })),
         ...r.commonPrefixes.map((p) => ({ name: decodeIf(enc, p), isPrefix: true })),
       ]);
-      const page: ParsedPage = {
+      const page: ModelPage = {
         items,
         isTruncated: r.isTruncated,
         maxKeys: r.maxKeys,
@@ -403,12 +408,12 @@ function parsePage(c: ListingCase, xml: string): ParsedPage {
     case "ListMultipartUploads": {
       const r = parseListMultipartUploadsResult(xml);
       // Uploads of one key keep their document order (the chain order): sort stably by name.
-      const items: ParsedPage["items"] = [
+      const items: ModelPage["items"] = [
         ...r.uploads.map((u) => ({ name: decodeIf(enc, u.key), isPrefix: false, id: u.uploadId })),
         ...r.commonPrefixes.map((p) => ({ name: decodeIf(enc, p), isPrefix: true })),
       ];
       items.sort((a, b) => byteOrder(a.name, b.name));
-      const page: ParsedPage = {
+      const page: ModelPage = {
         items,
         isTruncated: r.isTruncated,
         maxKeys: r.maxUploads,
@@ -445,6 +450,16 @@ export interface CaseOutcome {
   readonly items: number;
 }
 
+/** Where a later page of a listing starts: what a client sends back (decoded). */
+export interface PagePosition {
+  /** continuation-token (ListObjectsV2). */
+  token?: string;
+  /** marker or key-marker. */
+  marker?: string;
+  /** version-id-marker or upload-id-marker. */
+  idMarker?: string;
+}
+
 /**
  * Pages `c` to its end through `list` (raw query → XML document) and checks every page against
  * the model of `keys` (the union of both buckets): page sizes, IsTruncated, KeyCount, MaxKeys,
@@ -458,10 +473,30 @@ export async function checkCase(
   list: (rawQuery: string) => Promise<string>,
   options: { maxPages?: number } = {},
 ): Promise<CaseOutcome> {
+  return await checkPages(
+    c,
+    keys,
+    facts,
+    async (position) => parsePage(c, await list(caseQuery(c, position))),
+    options,
+  );
+}
+
+/**
+ * The checks of {@link checkCase} over any client: `fetchPage` fetches the page of `c` that starts
+ * at `position` (`{}` for the first) and gives it as a {@link ModelPage}.
+ */
+export async function checkPages(
+  c: ListingCase,
+  keys: readonly string[],
+  facts: ModelEntryFacts,
+  fetchPage: (position: PagePosition) => Promise<ModelPage>,
+  options: { maxPages?: number } = {},
+): Promise<CaseOutcome> {
   const expected = expectedItems(c, keys, facts);
   const max = Math.min(c.maxKeys ?? 1000, 1000);
-  const got: ParsedPage["items"] = [];
-  let position: { token?: string; marker?: string; idMarker?: string } = {};
+  const got: ModelPage["items"] = [];
+  let position: PagePosition = {};
   let pages = 0;
   const fail = (why: string): never => {
     throw new Error(
@@ -471,7 +506,7 @@ export async function checkCase(
   for (;;) {
     pages++;
     if (pages > (options.maxPages ?? 5000)) fail("too many pages");
-    const page = parsePage(c, await list(caseQuery(c, position)));
+    const page = await fetchPage(position);
     const remaining = expected.length - got.length;
     const want = max === 0 ? 0 : Math.min(max, remaining);
     if (page.maxKeys !== max) fail(`MaxKeys ${page.maxKeys}, expected ${max}`);
@@ -503,10 +538,18 @@ export async function checkCase(
       ) {
         fail(`${JSON.stringify(item.name)} has size ${item.size}: not the target's copy`);
       }
+      if (
+        !item.isPrefix &&
+        item.etag !== undefined &&
+        facts.etagOf !== undefined &&
+        facts.etagOf(item.name) !== item.etag
+      ) {
+        fail(`${JSON.stringify(item.name)} has ETag ${item.etag}: not the target's copy`);
+      }
       got.push(item);
     }
     if (!page.isTruncated) break;
-    const last = page.items[page.items.length - 1] as ParsedPage["items"][number];
+    const last = page.items[page.items.length - 1] as ModelPage["items"][number];
     switch (c.operation) {
       case "ListObjectsV2":
         if (page.nextToken === undefined) fail("truncated without NextContinuationToken");
