@@ -340,6 +340,7 @@ pairs.forEach((pair, pairIndex) => {
         [2, 1],
       ];
       const uploadKeys = union.filter(() => rng.chance(0.12)).slice(0, 42);
+      expect(uploadKeys.length).toBeGreaterThanOrEqual(shapes.length);
       const starts: Array<[S3Client, string, string]> = [];
       uploadKeys.forEach((k, i) => {
         const [onT, onS] = shapes[i % shapes.length] as [number, number];
