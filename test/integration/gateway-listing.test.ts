@@ -5,10 +5,8 @@
 // migrate-mode bucket: each must see exactly the union of both buckets.
 // Replay a run with LISTING_SEED=<seed> (printed at the start).
 
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { text } from "node:stream/consumers";
 import {
@@ -19,6 +17,7 @@ import {
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { S3Client } from "../../s3/client.js";
 import { createBucket, putObject } from "../../s3/client-operations.js";
+import { writeCliClients } from "../helpers/cli-clients.js";
 import {
   attachBucket,
   gatewayClient,
@@ -52,28 +51,6 @@ function pairs(rawQuery: string): [string, string][] {
     const name = eq < 0 ? part : part.slice(0, eq);
     const value = eq < 0 ? "" : part.slice(eq + 1);
     return [decodeURIComponent(name), decodeURIComponent(value)];
-  });
-}
-
-function run(
-  file: string,
-  args: readonly string[],
-  env: Readonly<Record<string, string>>,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      args,
-      {
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", ...env },
-        timeout: 240_000,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => {
-        if (err !== null) reject(new Error(`${file} ${args.join(" ")}: ${String(err)}\n${stderr}`));
-        else resolve(stdout);
-      },
-    );
   });
 }
 
@@ -202,29 +179,19 @@ describe("merged listings through the gateway (target MinIO, source versitygw)",
   });
 
   it("aws s3 ls, aws s3 sync --delete, rclone lsf / check and s3cmd ls see the union", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "s3gw-listing-clients-"));
-    const caPath = join(certs.dir, "ca.pem");
+    const clients = await writeCliClients({
+      gw,
+      certs,
+      credential: USER,
+      region: "us-east-1",
+      dirPrefix: "s3gw-listing-clients-",
+    });
+    const dir = clients.dir;
     // Keys the CLIs can hold as local files too (no `.`/`..` segments, no empty names).
     const plain = union.filter(
       (k) => /^[a-z0-9/_-]+$/.test(k) && !k.includes("//") && !k.endsWith("/"),
     );
-    await writeFile(
-      join(dir, "aws-config"),
-      "[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n",
-    );
-    await writeFile(
-      join(dir, "aws-credentials"),
-      `[default]\naws_access_key_id = ${USER.accessKeyId}\naws_secret_access_key = ${USER.secretAccessKey}\n`,
-    );
-    const awsEnv = {
-      HOME: dir,
-      AWS_CONFIG_FILE: join(dir, "aws-config"),
-      AWS_SHARED_CREDENTIALS_FILE: join(dir, "aws-credentials"),
-      AWS_CA_BUNDLE: caPath,
-      AWS_EC2_METADATA_DISABLED: "true",
-    };
-    const aws = (...args: string[]): Promise<string> =>
-      run("aws", ["--endpoint-url", gw.url, ...args], awsEnv);
+    const aws = clients.aws;
     const bulk = union.filter((k) => k.startsWith("bulk/"));
     // The listing under test spans both sides: keys only on the target, only on the source.
     expect(bulk.filter((k) => !onTarget.has(k)).length).toBeGreaterThan(5);
@@ -251,26 +218,7 @@ describe("merged listings through the gateway (target MinIO, source versitygw)",
     const up = await aws("s3", "sync", "--delete", down, `s3://${bucket}/${plainPrefix}`);
     expect(up).not.toMatch(/delete:/);
 
-    await writeFile(
-      join(dir, "rclone.conf"),
-      [
-        "[gw]",
-        "type = s3",
-        "provider = Other",
-        `access_key_id = ${USER.accessKeyId}`,
-        `secret_access_key = ${USER.secretAccessKey}`,
-        `endpoint = ${gw.url}`,
-        "region = us-east-1",
-        "force_path_style = true",
-        "",
-      ].join("\n"),
-    );
-    const rcloneEnv = { HOME: dir, SSL_CERT_FILE: caPath };
-    const lsf = await run(
-      "rclone",
-      ["--config", join(dir, "rclone.conf"), "lsf", "-R", "--files-only", `gw:${bucket}/bulk`],
-      rcloneEnv,
-    );
+    const lsf = await clients.rclone("lsf", "-R", "--files-only", `gw:${bucket}/bulk`);
     expect(
       lsf
         .split("\n")
@@ -278,31 +226,9 @@ describe("merged listings through the gateway (target MinIO, source versitygw)",
         .map((k) => `bulk/${k}`)
         .sort(byteOrder),
     ).toEqual(union.filter((k) => k.startsWith("bulk/")));
-    await run(
-      "rclone",
-      ["--config", join(dir, "rclone.conf"), "check", "--size-only", down, `gw:${bucket}/bulk`],
-      rcloneEnv,
-    );
+    await clients.rclone("check", "--size-only", down, `gw:${bucket}/bulk`);
 
-    await writeFile(
-      join(dir, "s3cmd.cfg"),
-      [
-        "[default]",
-        `access_key = ${USER.accessKeyId}`,
-        `secret_key = ${USER.secretAccessKey}`,
-        "use_https = True",
-        `ca_certs_file = ${caPath}`,
-        `host_base = 127.0.0.1:${gw.port}`,
-        `host_bucket = 127.0.0.1:${gw.port}`,
-        "signature_v2 = False",
-        "",
-      ].join("\n"),
-    );
-    const s3cmd = await run(
-      "s3cmd",
-      ["-c", join(dir, "s3cmd.cfg"), "ls", "--recursive", `s3://${bucket}/bulk/`],
-      { HOME: dir },
-    );
+    const s3cmd = await clients.s3cmd("ls", "--recursive", `s3://${bucket}/bulk/`);
     const s3cmdKeys = s3cmd
       .split("\n")
       .filter(Boolean)
