@@ -1,13 +1,11 @@
 // Merged listings through the gateway (migrate mode part 2): the listing model of
 // test/helpers/listing-model.ts paged to the end through s3gw over TLS (random key sets split
-// over a MinIO target and a versitygw source; random queries), @aws-sdk/client-s3's paginator,
-// and the Debian CLIs (aws s3 ls, aws s3 sync --delete, rclone lsf / check, s3cmd ls) over one
-// migrate-mode bucket: each must see exactly the union of both buckets.
+// over a MinIO target and a versitygw source; random queries) and @aws-sdk/client-s3's paginator
+// over one migrate-mode bucket: each must see exactly the union of both buckets. The Debian CLIs
+// over a migrate-mode bucket are in gateway-listing-clients.test.ts.
 // Replay a run with LISTING_SEED=<seed> (printed at the start).
 
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
-import { join, relative } from "node:path";
 import { text } from "node:stream/consumers";
 import {
   ListObjectsV2Command,
@@ -17,7 +15,6 @@ import {
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { S3Client } from "../../s3/client.js";
 import { createBucket, putObject } from "../../s3/client-operations.js";
-import { writeCliClients } from "../helpers/cli-clients.js";
 import {
   attachBucket,
   gatewayClient,
@@ -176,63 +173,5 @@ describe("merged listings through the gateway (target MinIO, source versitygw)",
       expect(page.KeyCount).toBe((page.Contents ?? []).length);
     }
     expect(keys).toEqual(union);
-  });
-
-  it("aws s3 ls, aws s3 sync --delete, rclone lsf / check and s3cmd ls see the union", async () => {
-    const clients = await writeCliClients({
-      gw,
-      certs,
-      credential: USER,
-      region: "us-east-1",
-      dirPrefix: "s3gw-listing-clients-",
-    });
-    const dir = clients.dir;
-    // Keys the CLIs can hold as local files too (no `.`/`..` segments, no empty names).
-    const plain = union.filter(
-      (k) => /^[a-z0-9/_-]+$/.test(k) && !k.includes("//") && !k.endsWith("/"),
-    );
-    const aws = clients.aws;
-    const bulk = union.filter((k) => k.startsWith("bulk/"));
-    // The listing under test spans both sides: keys only on the target, only on the source.
-    expect(bulk.filter((k) => !onTarget.has(k)).length).toBeGreaterThan(5);
-    expect(bulk.filter((k) => split.targetOnly.includes(k)).length).toBeGreaterThan(5);
-    const ls = await aws("s3", "ls", "--recursive", `s3://${bucket}/bulk/`);
-    const lsKeys = ls
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => l.slice(31));
-    expect(lsKeys).toEqual(union.filter((k) => k.startsWith("bulk/")));
-
-    // sync down with --delete: the local copy ends as the bucket's plain keys, nothing more.
-    const down = join(dir, "down");
-    await mkdir(down);
-    await writeFile(join(down, "stale-local-file"), "x");
-    const plainPrefix = "bulk/";
-    await aws("s3", "sync", "--delete", `s3://${bucket}/${plainPrefix}`, down);
-    const local = (await readdir(down, { recursive: true, withFileTypes: true }))
-      .filter((e) => e.isFile())
-      .map((e) => `${plainPrefix}${relative(down, join(e.parentPath, e.name))}`)
-      .sort(byteOrder);
-    expect(local).toEqual(plain.filter((k) => k.startsWith(plainPrefix)));
-    // sync up with --delete from that copy: nothing to do, nothing deleted.
-    const up = await aws("s3", "sync", "--delete", down, `s3://${bucket}/${plainPrefix}`);
-    expect(up).not.toMatch(/delete:/);
-
-    const lsf = await clients.rclone("lsf", "-R", "--files-only", `gw:${bucket}/bulk`);
-    expect(
-      lsf
-        .split("\n")
-        .filter(Boolean)
-        .map((k) => `bulk/${k}`)
-        .sort(byteOrder),
-    ).toEqual(union.filter((k) => k.startsWith("bulk/")));
-    await clients.rclone("check", "--size-only", down, `gw:${bucket}/bulk`);
-
-    const s3cmd = await clients.s3cmd("ls", "--recursive", `s3://${bucket}/bulk/`);
-    const s3cmdKeys = s3cmd
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => l.slice(l.indexOf(`s3://${bucket}/`) + `s3://${bucket}/`.length));
-    expect(s3cmdKeys).toEqual(union.filter((k) => k.startsWith("bulk/")));
   });
 });

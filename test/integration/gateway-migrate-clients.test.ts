@@ -6,8 +6,8 @@
 //
 // These cases exercise object operations (`aws s3 cp` of one key, `rclone copyto`/`cat`,
 // `s3cmd put/get/del` of one key); the merged listings these tools also use are proven in
-// gateway-listing.test.ts (`aws s3 ls`/`sync`, `rclone lsf`/`check`, `s3cmd ls`). A missing tool
-// fails these tests: CI installs them.
+// gateway-listing-clients.test.ts (`aws s3 ls`/`sync`, `rclone lsf`/`check`, `s3cmd ls`). A missing
+// tool fails these tests: CI installs them.
 
 import { createHash, randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
