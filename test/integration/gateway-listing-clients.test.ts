@@ -273,6 +273,8 @@ describe("real clients over a migrate-mode bucket of 5,000 keys (target MinIO, s
     direct?.target.destroy();
     direct?.source.destroy();
     await gw?.close();
+    // 5,000 local files: not left behind in the temp dir.
+    if (clients !== undefined) await rm(clients.dir, { recursive: true, force: true });
   });
 
   it("the key set is what the test claims: 5,000 keys, 40/30/30, one-sided runs over 1,000", () => {
