@@ -11,17 +11,17 @@
 // (its own `proxy_host` setting) that tunnels every hostname to the gateway: the TLS name, the
 // certificate check and the Host header stay `<bucket>.s3.test`. Path style is tested as well.
 //
-// Every tool's configuration lives in a temp dir (HOME too), never the user's home. A missing
-// tool fails these tests: CI installs them (`apt-get install -y awscli s3cmd rclone`).
+// Every tool's configuration lives in a temp dir (HOME too), never the user's home
+// (test/helpers/cli-clients.ts). A missing tool fails these tests: CI installs them
+// (`apt-get install -y awscli s3cmd rclone`).
 
-import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { S3Client } from "../../s3/client.js";
+import { run, runTool, writeCliClients, type CliClients } from "../helpers/cli-clients.js";
 import {
   makeTestCerts,
   startTestGateway,
@@ -34,59 +34,7 @@ import type { RigServer } from "../rig/types.js";
 
 const rig = inject("rig");
 const USER = testCredential("clients-user");
-const TOOL_TIMEOUT_MS = 120_000;
 const MIB = 1024 * 1024;
-
-/** The outcome of one tool run. */
-interface ToolResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a program with a clean environment (no AWS_* or RCLONE_* from the caller). */
-function runTool(
-  file: string,
-  args: readonly string[],
-  env: Readonly<Record<string, string>>,
-): Promise<ToolResult> {
-  return new Promise((done) => {
-    execFile(
-      file,
-      args,
-      {
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", ...env },
-        timeout: TOOL_TIMEOUT_MS,
-        maxBuffer: 64 * MIB,
-        encoding: "latin1",
-      },
-      (err, stdout, stderr) => {
-        const code =
-          err === null
-            ? 0
-            : typeof err.code === "number"
-              ? err.code
-              : err.code === "ENOENT"
-                ? 127
-                : 1;
-        done({ code, stdout, stderr: err !== null && code === 127 ? String(err) : stderr });
-      },
-    );
-  });
-}
-
-/** Runs a program and fails the test with its output unless it exits 0. */
-async function mustRun(
-  file: string,
-  args: readonly string[],
-  env: Readonly<Record<string, string>>,
-): Promise<string> {
-  const r = await runTool(file, args, env);
-  if (r.code !== 0) {
-    throw new Error(`${file} ${args.join(" ")} exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
-  }
-  return r.stdout;
-}
 
 function pattern(size: number, seed: number): Buffer {
   const buf = Buffer.allocUnsafe(size);
@@ -188,18 +136,15 @@ async function startConnectProxy(gatewayPort: number): Promise<{
 describe("Debian S3 clients through the gateway (target MinIO, source versitygw)", () => {
   const target = (): RigServer => rig.minio;
   const source = (): RigServer => rig.versitygw;
-  const run = randomBytes(4).toString("hex");
+  const runId = randomBytes(4).toString("hex");
   let certs: TestCerts;
   let gw: TestGateway;
   let proxy: Awaited<ReturnType<typeof startConnectProxy>>;
   let dir: string;
   let direct: { target: S3Client; source: S3Client };
-  /** Environments of the tools: configuration files in `dir`, HOME = `dir`. */
-  let awsEnv: Record<string, string>;
-  let s3cmdPath: string;
+  /** The tools' configuration files and environments (HOME = `dir`). */
+  let clients: CliClients;
   let s3cmdVhost: string;
-  let rcloneConf: string;
-  let baseEnv: Record<string, string>;
   const files: Record<"small" | "empty" | "large", { path: string; data: Buffer }> = {
     small: { path: "", data: pattern(10_000, 1) },
     empty: { path: "", data: Buffer.alloc(0) },
@@ -232,94 +177,24 @@ describe("Debian S3 clients through the gateway (target MinIO, source versitygw)
         },
       }),
     };
-    dir = await mkdtemp(join(tmpdir(), "s3gw-clients-"));
+    clients = await writeCliClients({
+      gw,
+      certs,
+      credential: USER,
+      region: target().region,
+      dirPrefix: "s3gw-clients-",
+      encoding: "latin1",
+    });
+    dir = clients.dir;
     for (const [name, f] of Object.entries(files)) {
       f.path = join(dir, `${name}.bin`);
       await writeFile(f.path, f.data);
     }
-    const region = target().region;
-    const caPath = join(certs.dir, "ca.pem");
-    baseEnv = { HOME: dir, TMPDIR: dir };
-
-    await writeFile(
-      join(dir, "aws-config"),
-      [
-        "[default]",
-        `region = ${region}`,
-        "s3 =",
-        "    addressing_style = path",
-        "    signature_version = s3v4",
-        "",
-      ].join("\n"),
-    );
-    await writeFile(
-      join(dir, "aws-credentials"),
-      `[default]\naws_access_key_id = ${USER.accessKeyId}\naws_secret_access_key = ${USER.secretAccessKey}\n`,
-      { mode: 0o600 },
-    );
-    awsEnv = {
-      ...baseEnv,
-      AWS_CONFIG_FILE: join(dir, "aws-config"),
-      AWS_SHARED_CREDENTIALS_FILE: join(dir, "aws-credentials"),
-      AWS_CA_BUNDLE: caPath,
-      AWS_EC2_METADATA_DISABLED: "true",
-    };
-
-    const s3cmdCommon = [
-      "[default]",
-      `access_key = ${USER.accessKeyId}`,
-      `secret_key = ${USER.secretAccessKey}`,
-      `bucket_location = ${region}`,
-      "use_https = True",
-      "check_ssl_certificate = True",
-      "check_ssl_hostname = True",
-      `ca_certs_file = ${caPath}`,
-      "signature_v2 = False",
-      "progress_meter = False",
-      "guess_mime_type = False",
-    ];
-    s3cmdPath = join(dir, "s3cmd-path.cfg");
-    await writeFile(
-      s3cmdPath,
-      [
-        ...s3cmdCommon,
-        `host_base = 127.0.0.1:${gw.port}`,
-        `host_bucket = 127.0.0.1:${gw.port}`,
-        "",
-      ].join("\n"),
-      { mode: 0o600 },
-    );
-    s3cmdVhost = join(dir, "s3cmd-vhost.cfg");
-    await writeFile(
-      s3cmdVhost,
-      [
-        ...s3cmdCommon,
-        `host_base = ${TEST_DOMAIN}:${gw.port}`,
-        `host_bucket = %(bucket)s.${TEST_DOMAIN}:${gw.port}`,
-        "proxy_host = 127.0.0.1",
-        `proxy_port = ${proxy.port}`,
-        "",
-      ].join("\n"),
-      { mode: 0o600 },
-    );
-
-    rcloneConf = join(dir, "rclone.conf");
-    await writeFile(
-      rcloneConf,
-      [
-        "[gw]",
-        "type = s3",
-        "provider = Other",
-        `access_key_id = ${USER.accessKeyId}`,
-        `secret_access_key = ${USER.secretAccessKey}`,
-        `endpoint = ${gw.url}`,
-        `region = ${region}`,
-        "force_path_style = true",
-        "no_check_bucket = true",
-        "",
-      ].join("\n"),
-      { mode: 0o600 },
-    );
+    s3cmdVhost = await clients.s3cmdConfig("s3cmd-vhost.cfg", {
+      hostBase: `${TEST_DOMAIN}:${gw.port}`,
+      hostBucket: `%(bucket)s.${TEST_DOMAIN}:${gw.port}`,
+      extra: ["proxy_host = 127.0.0.1", `proxy_port = ${proxy.port}`],
+    });
   });
 
   afterAll(async () => {
@@ -330,7 +205,7 @@ describe("Debian S3 clients through the gateway (target MinIO, source versitygw)
   });
 
   describe.each(["ready", "forward"] as const)("in %s mode", (mode) => {
-    const bucket = `gwc-${mode}-${run}`;
+    const bucket = `gwc-${mode}-${runId}`;
     const sourceBucket = `${bucket}-src`;
     let home: { client: S3Client; bucket: string };
     let other: { client: S3Client; bucket: string };
@@ -379,8 +254,7 @@ describe("Debian S3 clients through the gateway (target MinIO, source versitygw)
     }
 
     it("aws CLI: cp (small, empty, 20 MiB multipart), get, range, ls, copy, presign, rm, rm --recursive, delete-objects", async () => {
-      const aws = (...args: string[]): Promise<string> =>
-        mustRun("aws", ["--endpoint-url", gw.url, ...args], awsEnv);
+      const aws = clients.aws;
       const s3url = (key: string): string => `s3://${bucket}/${key}`;
 
       await aws("s3", "cp", files.small.path, s3url("aws/small.bin"));
@@ -455,7 +329,7 @@ describe("Debian S3 clients through the gateway (target MinIO, source versitygw)
       ).trim();
       expect(presigned).toContain("X-Amz-Signature=");
       const fetched = join(dir, `aws-${mode}-presigned.out`);
-      await mustRun(
+      await run(
         "curl",
         [
           "--silent",
@@ -467,7 +341,7 @@ describe("Debian S3 clients through the gateway (target MinIO, source versitygw)
           fetched,
           presigned,
         ],
-        baseEnv,
+        clients.env,
       );
       expect((await readFile(fetched)).equals(files.small.data)).toBe(true);
 
@@ -500,7 +374,7 @@ describe("Debian S3 clients through the gateway (target MinIO, source versitygw)
           await runTool(
             "aws",
             ["--endpoint-url", gw.url, "s3", "ls", "--recursive", s3url("aws/")],
-            awsEnv,
+            clients.awsEnv,
           )
         ).stdout,
       ).toBe("");
@@ -508,10 +382,10 @@ describe("Debian S3 clients through the gateway (target MinIO, source versitygw)
 
     for (const style of ["path", "virtual-host"] as const) {
       it(`s3cmd (${style} style): put (small, empty, 20 MiB multipart), get, ls, cp, del, del --recursive`, async () => {
-        const cfg = style === "path" ? s3cmdPath : s3cmdVhost;
+        const cfg = style === "path" ? clients.s3cmdConf : s3cmdVhost;
         const connectsBefore = proxy.hosts.length;
         const s3cmd = (...args: string[]): Promise<string> =>
-          mustRun("s3cmd", ["-c", cfg, "--no-progress", ...args], baseEnv);
+          run("s3cmd", ["-c", cfg, "--no-progress", ...args], clients.env, { encoding: "latin1" });
         const p = `s3cmd-${style}/`;
         const s3url = (key: string): string => `s3://${bucket}/${p}${key}`;
 
@@ -565,22 +439,7 @@ describe("Debian S3 clients through the gateway (target MinIO, source versitygw)
     }
 
     it("rclone: copy (small, empty, 20 MiB multipart), get, cat range, lsf, server-side copy, deletefile, delete", async () => {
-      const rclone = (...args: string[]): Promise<string> =>
-        mustRun(
-          "rclone",
-          [
-            "--config",
-            rcloneConf,
-            "--ca-cert",
-            join(certs.dir, "ca.pem"),
-            "--retries",
-            "1",
-            "--low-level-retries",
-            "1",
-            ...args,
-          ],
-          baseEnv,
-        );
+      const rclone = clients.rclone;
       const remote = (key: string): string => `gw:${bucket}/rclone/${key}`;
 
       await rclone("copyto", files.small.path, remote("small.bin"));

@@ -1,15 +1,11 @@
 // Merged listings through the gateway (migrate mode part 2): the listing model of
 // test/helpers/listing-model.ts paged to the end through s3gw over TLS (random key sets split
-// over a MinIO target and a versitygw source; random queries), @aws-sdk/client-s3's paginator,
-// and the Debian CLIs (aws s3 ls, aws s3 sync --delete, rclone lsf / check, s3cmd ls) over one
-// migrate-mode bucket: each must see exactly the union of both buckets.
+// over a MinIO target and a versitygw source; random queries) and @aws-sdk/client-s3's paginator
+// over one migrate-mode bucket: each must see exactly the union of both buckets. The Debian CLIs
+// over a migrate-mode bucket are in gateway-listing-clients.test.ts.
 // Replay a run with LISTING_SEED=<seed> (printed at the start).
 
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
 import { text } from "node:stream/consumers";
 import {
   ListObjectsV2Command,
@@ -52,28 +48,6 @@ function pairs(rawQuery: string): [string, string][] {
     const name = eq < 0 ? part : part.slice(0, eq);
     const value = eq < 0 ? "" : part.slice(eq + 1);
     return [decodeURIComponent(name), decodeURIComponent(value)];
-  });
-}
-
-function run(
-  file: string,
-  args: readonly string[],
-  env: Readonly<Record<string, string>>,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      args,
-      {
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", ...env },
-        timeout: 240_000,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => {
-        if (err !== null) reject(new Error(`${file} ${args.join(" ")}: ${String(err)}\n${stderr}`));
-        else resolve(stdout);
-      },
-    );
   });
 }
 
@@ -199,114 +173,5 @@ describe("merged listings through the gateway (target MinIO, source versitygw)",
       expect(page.KeyCount).toBe((page.Contents ?? []).length);
     }
     expect(keys).toEqual(union);
-  });
-
-  it("aws s3 ls, aws s3 sync --delete, rclone lsf / check and s3cmd ls see the union", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "s3gw-listing-clients-"));
-    const caPath = join(certs.dir, "ca.pem");
-    // Keys the CLIs can hold as local files too (no `.`/`..` segments, no empty names).
-    const plain = union.filter(
-      (k) => /^[a-z0-9/_-]+$/.test(k) && !k.includes("//") && !k.endsWith("/"),
-    );
-    await writeFile(
-      join(dir, "aws-config"),
-      "[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n",
-    );
-    await writeFile(
-      join(dir, "aws-credentials"),
-      `[default]\naws_access_key_id = ${USER.accessKeyId}\naws_secret_access_key = ${USER.secretAccessKey}\n`,
-    );
-    const awsEnv = {
-      HOME: dir,
-      AWS_CONFIG_FILE: join(dir, "aws-config"),
-      AWS_SHARED_CREDENTIALS_FILE: join(dir, "aws-credentials"),
-      AWS_CA_BUNDLE: caPath,
-      AWS_EC2_METADATA_DISABLED: "true",
-    };
-    const aws = (...args: string[]): Promise<string> =>
-      run("aws", ["--endpoint-url", gw.url, ...args], awsEnv);
-    const bulk = union.filter((k) => k.startsWith("bulk/"));
-    // The listing under test spans both sides: keys only on the target, only on the source.
-    expect(bulk.filter((k) => !onTarget.has(k)).length).toBeGreaterThan(5);
-    expect(bulk.filter((k) => split.targetOnly.includes(k)).length).toBeGreaterThan(5);
-    const ls = await aws("s3", "ls", "--recursive", `s3://${bucket}/bulk/`);
-    const lsKeys = ls
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => l.slice(31));
-    expect(lsKeys).toEqual(union.filter((k) => k.startsWith("bulk/")));
-
-    // sync down with --delete: the local copy ends as the bucket's plain keys, nothing more.
-    const down = join(dir, "down");
-    await mkdir(down);
-    await writeFile(join(down, "stale-local-file"), "x");
-    const plainPrefix = "bulk/";
-    await aws("s3", "sync", "--delete", `s3://${bucket}/${plainPrefix}`, down);
-    const local = (await readdir(down, { recursive: true, withFileTypes: true }))
-      .filter((e) => e.isFile())
-      .map((e) => `${plainPrefix}${relative(down, join(e.parentPath, e.name))}`)
-      .sort(byteOrder);
-    expect(local).toEqual(plain.filter((k) => k.startsWith(plainPrefix)));
-    // sync up with --delete from that copy: nothing to do, nothing deleted.
-    const up = await aws("s3", "sync", "--delete", down, `s3://${bucket}/${plainPrefix}`);
-    expect(up).not.toMatch(/delete:/);
-
-    await writeFile(
-      join(dir, "rclone.conf"),
-      [
-        "[gw]",
-        "type = s3",
-        "provider = Other",
-        `access_key_id = ${USER.accessKeyId}`,
-        `secret_access_key = ${USER.secretAccessKey}`,
-        `endpoint = ${gw.url}`,
-        "region = us-east-1",
-        "force_path_style = true",
-        "",
-      ].join("\n"),
-    );
-    const rcloneEnv = { HOME: dir, SSL_CERT_FILE: caPath };
-    const lsf = await run(
-      "rclone",
-      ["--config", join(dir, "rclone.conf"), "lsf", "-R", "--files-only", `gw:${bucket}/bulk`],
-      rcloneEnv,
-    );
-    expect(
-      lsf
-        .split("\n")
-        .filter(Boolean)
-        .map((k) => `bulk/${k}`)
-        .sort(byteOrder),
-    ).toEqual(union.filter((k) => k.startsWith("bulk/")));
-    await run(
-      "rclone",
-      ["--config", join(dir, "rclone.conf"), "check", "--size-only", down, `gw:${bucket}/bulk`],
-      rcloneEnv,
-    );
-
-    await writeFile(
-      join(dir, "s3cmd.cfg"),
-      [
-        "[default]",
-        `access_key = ${USER.accessKeyId}`,
-        `secret_key = ${USER.secretAccessKey}`,
-        "use_https = True",
-        `ca_certs_file = ${caPath}`,
-        `host_base = 127.0.0.1:${gw.port}`,
-        `host_bucket = 127.0.0.1:${gw.port}`,
-        "signature_v2 = False",
-        "",
-      ].join("\n"),
-    );
-    const s3cmd = await run(
-      "s3cmd",
-      ["-c", join(dir, "s3cmd.cfg"), "ls", "--recursive", `s3://${bucket}/bulk/`],
-      { HOME: dir },
-    );
-    const s3cmdKeys = s3cmd
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => l.slice(l.indexOf(`s3://${bucket}/`) + `s3://${bucket}/`.length));
-    expect(s3cmdKeys).toEqual(union.filter((k) => k.startsWith("bulk/")));
   });
 });

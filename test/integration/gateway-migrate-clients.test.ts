@@ -6,16 +6,15 @@
 //
 // These cases exercise object operations (`aws s3 cp` of one key, `rclone copyto`/`cat`,
 // `s3cmd put/get/del` of one key); the merged listings these tools also use are proven in
-// gateway-listing.test.ts (`aws s3 ls`/`sync`, `rclone lsf`/`check`, `s3cmd ls`). A missing tool
-// fails these tests: CI installs them.
+// gateway-listing-clients.test.ts (`aws s3 ls`/`sync`, `rclone lsf`/`check`, `s3cmd ls`). A missing
+// tool fails these tests: CI installs them.
 
-import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { S3Client } from "../../s3/client.js";
+import { writeCliClients, type CliClients } from "../helpers/cli-clients.js";
 import {
   makeTestCerts,
   startTestGateway,
@@ -26,32 +25,7 @@ import {
 
 const rig = inject("rig");
 const USER = testCredential("migrate-clients-user");
-const TOOL_TIMEOUT_MS = 120_000;
 const MIB = 1024 * 1024;
-
-/** Runs a program with a clean environment; fails the test with its output unless it exits 0. */
-function mustRun(
-  file: string,
-  args: readonly string[],
-  env: Readonly<Record<string, string>>,
-): Promise<string> {
-  return new Promise((done, fail) => {
-    execFile(
-      file,
-      args,
-      {
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", ...env },
-        timeout: TOOL_TIMEOUT_MS,
-        maxBuffer: 64 * MIB,
-        encoding: "latin1",
-      },
-      (err, stdout, stderr) => {
-        if (err === null) done(stdout);
-        else fail(new Error(`${file} ${args.join(" ")} failed (${String(err.code)}):\n${stderr}`));
-      },
-    );
-  });
-}
 
 function pattern(size: number, seed: number): Buffer {
   const buf = Buffer.allocUnsafe(size);
@@ -87,10 +61,7 @@ describe("Debian S3 clients in migrate mode (target MinIO, source versitygw)", (
   let gw: TestGateway;
   let dir: string;
   let direct: { target: S3Client; source: S3Client };
-  let env: Record<string, string>;
-  let awsEnv: Record<string, string>;
-  let s3cmdConf: string;
-  let rcloneConf: string;
+  let clients: CliClients;
   const small = pattern(10_000, 1);
   const large = pattern(20 * MIB, 2);
   const oldSmall = pattern(12_345, 3);
@@ -163,66 +134,18 @@ describe("Debian S3 clients in migrate mode (target MinIO, source versitygw)", (
       { by: "test", confirmIrreversible: true },
     );
 
-    dir = await mkdtemp(join(tmpdir(), "s3gw-migrate-clients-"));
+    clients = await writeCliClients({
+      gw,
+      certs,
+      credential: USER,
+      region: rig.minio.region,
+      dirPrefix: "s3gw-migrate-clients-",
+      encoding: "latin1",
+    });
+    dir = clients.dir;
     paths = { small: join(dir, "small.bin"), large: join(dir, "large.bin") };
     await writeFile(paths.small, small);
     await writeFile(paths.large, large);
-    const region = rig.minio.region;
-    const caPath = join(certs.dir, "ca.pem");
-    env = { HOME: dir, TMPDIR: dir };
-    await writeFile(
-      join(dir, "aws-config"),
-      `[default]\nregion = ${region}\ns3 =\n    addressing_style = path\n    signature_version = s3v4\n`,
-    );
-    await writeFile(
-      join(dir, "aws-credentials"),
-      `[default]\naws_access_key_id = ${USER.accessKeyId}\naws_secret_access_key = ${USER.secretAccessKey}\n`,
-      { mode: 0o600 },
-    );
-    awsEnv = {
-      ...env,
-      AWS_CONFIG_FILE: join(dir, "aws-config"),
-      AWS_SHARED_CREDENTIALS_FILE: join(dir, "aws-credentials"),
-      AWS_CA_BUNDLE: caPath,
-      AWS_EC2_METADATA_DISABLED: "true",
-    };
-    s3cmdConf = join(dir, "s3cmd.cfg");
-    await writeFile(
-      s3cmdConf,
-      [
-        "[default]",
-        `access_key = ${USER.accessKeyId}`,
-        `secret_key = ${USER.secretAccessKey}`,
-        `bucket_location = ${region}`,
-        "use_https = True",
-        "check_ssl_certificate = True",
-        `ca_certs_file = ${caPath}`,
-        "signature_v2 = False",
-        "progress_meter = False",
-        "guess_mime_type = False",
-        `host_base = 127.0.0.1:${gw.port}`,
-        `host_bucket = 127.0.0.1:${gw.port}`,
-        "",
-      ].join("\n"),
-      { mode: 0o600 },
-    );
-    rcloneConf = join(dir, "rclone.conf");
-    await writeFile(
-      rcloneConf,
-      [
-        "[gw]",
-        "type = s3",
-        "provider = Other",
-        `access_key_id = ${USER.accessKeyId}`,
-        `secret_access_key = ${USER.secretAccessKey}`,
-        `endpoint = ${gw.url}`,
-        `region = ${region}`,
-        "force_path_style = true",
-        "no_check_bucket = true",
-        "",
-      ].join("\n"),
-      { mode: 0o600 },
-    );
   });
 
   afterAll(async () => {
@@ -232,8 +155,7 @@ describe("Debian S3 clients in migrate mode (target MinIO, source versitygw)", (
   });
 
   it("aws s3 cp: up (20 MiB multipart) to the target, down (ranged, parallel) from the source, rm on both sides", async () => {
-    const aws = (...args: string[]): Promise<string> =>
-      mustRun("aws", ["--endpoint-url", gw.url, ...args], awsEnv);
+    const aws = clients.aws;
     const url = (key: string): string => `s3://${bucket}/${key}`;
     await aws("s3", "cp", paths.small, url("aws/small.bin"));
     await onTargetOnly("aws/small.bin", small);
@@ -272,22 +194,7 @@ describe("Debian S3 clients in migrate mode (target MinIO, source versitygw)", (
   });
 
   it("rclone: copyto up (single and multipart) and down, cat of a source-only object", async () => {
-    const rclone = (...args: string[]): Promise<string> =>
-      mustRun(
-        "rclone",
-        [
-          "--config",
-          rcloneConf,
-          "--ca-cert",
-          join(certs.dir, "ca.pem"),
-          "--retries",
-          "1",
-          "--low-level-retries",
-          "1",
-          ...args,
-        ],
-        env,
-      );
+    const rclone = clients.rclone;
     const remote = (key: string): string => `gw:${bucket}/${key}`;
     await rclone("copyto", paths.small, remote("rclone/small.bin"));
     await onTargetOnly("rclone/small.bin", small);
@@ -329,8 +236,7 @@ describe("Debian S3 clients in migrate mode (target MinIO, source versitygw)", (
   });
 
   it("s3cmd: put (single and multipart) to the target, get from the source, del on both sides", async () => {
-    const s3cmd = (...args: string[]): Promise<string> =>
-      mustRun("s3cmd", ["-c", s3cmdConf, "--no-progress", ...args], env);
+    const s3cmd = clients.s3cmd;
     const url = (key: string): string => `s3://${bucket}/${key}`;
     await s3cmd("put", paths.small, url("s3cmd/small.bin"));
     await onTargetOnly("s3cmd/small.bin", small);
