@@ -9,14 +9,20 @@
  * every key at or before the position, on either side, was listed or folded into a listed
  * CommonPrefix. Each side resumes strictly after it, so no key is repeated or skipped.
  *
- * Format: `base64url(payload) "." base64url(mac)`, payload = version byte 1 then the position
- * in UTF-8. The position is a key of the bucket the client can list anyway, so it is not
- * encrypted; the MAC makes it impossible to invent or to carry to another listing.
+ * Format: `base64url(payload) "." base64url(mac)`, payload = version byte 2, the listing's
+ * 8-byte random id, then the position in UTF-8 (version 1, still accepted, had no id). The id
+ * names one listing from its first page to its last, so the backend pages one page parks for
+ * the next are only used by that listing (page-cache.ts). The position is a key of the bucket
+ * the client can list anyway, so it is not encrypted; the MAC makes it impossible to invent or
+ * to carry to another listing.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { S3Error } from "../../s3/errors.js";
 
-const VERSION = 1;
+const VERSION_WITHOUT_ID = 1;
+const VERSION = 2;
+/** The bytes of a listing id. */
+export const LISTING_ID_BYTES = 8;
 const MAC_BYTES = 16;
 const DOMAIN = "s3gw merged listing token v1";
 
@@ -41,9 +47,27 @@ function mac(key: Buffer, binding: TokenBinding, payload: Buffer): Buffer {
   return h.digest().subarray(0, MAC_BYTES);
 }
 
-/** Seals the position `after` into a continuation token. */
-export function sealContinuationToken(key: Buffer, binding: TokenBinding, after: string): string {
-  const payload = Buffer.concat([Buffer.from([VERSION]), Buffer.from(after, "utf8")]);
+/** What a token carries. */
+export interface Continuation {
+  /** The position to resume after. */
+  readonly after: string;
+  /** The listing's id (hex), absent in tokens of the first version. */
+  readonly listing?: string;
+}
+
+/**
+ * Seals the position `after` (and the listing's id, {@link LISTING_ID_BYTES} bytes of hex;
+ * a new random one when absent) into a continuation token.
+ */
+export function sealContinuationToken(
+  key: Buffer,
+  binding: TokenBinding,
+  after: string,
+  listing?: string,
+): string {
+  const id = listing === undefined ? randomBytes(LISTING_ID_BYTES) : Buffer.from(listing, "hex");
+  if (id.length !== LISTING_ID_BYTES) throw new Error("a listing id is 8 bytes of hex");
+  const payload = Buffer.concat([Buffer.from([VERSION]), id, Buffer.from(after, "utf8")]);
   return `${payload.toString("base64url")}.${mac(key, binding, payload).toString("base64url")}`;
 }
 
@@ -54,8 +78,13 @@ function invalidToken(token: string): S3Error {
   });
 }
 
-/** Opens a token sealed by {@link sealContinuationToken}; InvalidArgument unless it verifies. */
+/** Opens a token sealed by {@link sealContinuationToken}: its position. */
 export function openContinuationToken(key: Buffer, binding: TokenBinding, token: string): string {
+  return openContinuation(key, binding, token).after;
+}
+
+/** Opens a token sealed by {@link sealContinuationToken}; InvalidArgument unless it verifies. */
+export function openContinuation(key: Buffer, binding: TokenBinding, token: string): Continuation {
   const dot = token.indexOf(".");
   if (dot <= 0 || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) throw invalidToken(token);
   const payload = Buffer.from(token.slice(0, dot), "base64url");
@@ -73,6 +102,10 @@ export function openContinuationToken(key: Buffer, binding: TokenBinding, token:
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw invalidToken(token);
   }
-  if (payload[0] !== VERSION) throw invalidToken(token);
-  return payload.subarray(1).toString("utf8");
+  if (payload[0] === VERSION_WITHOUT_ID) return { after: payload.subarray(1).toString("utf8") };
+  if (payload[0] !== VERSION || payload.length < 1 + LISTING_ID_BYTES) throw invalidToken(token);
+  return {
+    listing: payload.subarray(1, 1 + LISTING_ID_BYTES).toString("hex"),
+    after: payload.subarray(1 + LISTING_ID_BYTES).toString("utf8"),
+  };
 }
