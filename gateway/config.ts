@@ -63,6 +63,11 @@ export interface GatewayConfig {
    * Signature Version 2, header and presigned, since sources usually accept it (DESIGN 3.1).
    */
   readonly auth: { readonly sigv2: boolean };
+  /**
+   * The merged listing's backend page cache (gateway/listing/page-cache.ts): how many backend
+   * entries it holds (0 turns it off) and how long a page may be served.
+   */
+  readonly listing: { readonly cacheEntries: number; readonly cacheMs: number };
 }
 
 /** The state store: SQLite at `path` (default) or PostgreSQL at `url`, and the gateways' lease. */
@@ -142,6 +147,7 @@ const TOP_KEYS = [
   "state",
   "metrics",
   "auth",
+  "listing",
 ] as const;
 
 // Keys whose values are secrets: never echoed, even when invalid.
@@ -305,7 +311,53 @@ function validate(root: Record<string, unknown>, baseDir: string): GatewayConfig
     if (a.sigv2 !== undefined) auth = { sigv2: expectBoolean(a.sigv2, "auth.sigv2") };
   }
 
-  return { listen, tls, domains, region, target, credentials, admin, state, metrics, auth };
+  const listing = parseListing(root.listing);
+
+  return {
+    listen,
+    tls,
+    domains,
+    region,
+    target,
+    credentials,
+    admin,
+    state,
+    metrics,
+    auth,
+    listing,
+  };
+}
+
+/** Defaults of `listing`: about 64 backend pages of 1,000 entries, served for ten seconds. */
+export const DEFAULT_LISTING_CACHE = { cacheEntries: 64_000, cacheMs: 10_000 } as const;
+
+function parseListing(value: unknown): GatewayConfig["listing"] {
+  if (value === undefined || value === null) return DEFAULT_LISTING_CACHE;
+  const l = expectObject(value, "listing");
+  rejectUnknownKeys(l, "listing", ["cacheEntries", "cacheSeconds"]);
+  const entries = l.cacheEntries ?? DEFAULT_LISTING_CACHE.cacheEntries;
+  if (
+    typeof entries !== "number" ||
+    !Number.isInteger(entries) ||
+    entries < 0 ||
+    entries > 10_000_000
+  ) {
+    throw new ConfigError(
+      "listing.cacheEntries",
+      "must be a whole number from 0 (off) to 10000000",
+    );
+  }
+  const seconds = l.cacheSeconds ?? DEFAULT_LISTING_CACHE.cacheMs / 1000;
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0 || seconds > 300) {
+    throw new ConfigError(
+      "listing.cacheSeconds",
+      "must be a number of seconds from 0 (off) to 300",
+    );
+  }
+  return {
+    cacheEntries: seconds === 0 ? 0 : entries,
+    cacheMs: Math.round(seconds * 1000),
+  };
 }
 
 function parseState(value: unknown, baseDir: string): StateConfig {

@@ -7,6 +7,7 @@ import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { CopySource, S3Principal } from "../front/auth.js";
 import type { OperationTraits, S3Operation } from "../front/operation-traits.js";
+import type { ListingPageCache } from "../listing/page-cache.js";
 import type { KeyRecordStore, MigrationStateSnapshot } from "../state/store.js";
 import type { BackendRegistry } from "../upstream/backends.js";
 import type { MigrateMetrics } from "./metrics.js";
@@ -58,6 +59,8 @@ export interface ExecContext {
   readonly objectUrl: string | undefined;
   /** The HMAC key of merged-listing continuation tokens (shared by a fleet of gateways). */
   readonly listingTokenKey: Buffer;
+  /** The backend pages merged listings share between a listing's pages (listing/page-cache). */
+  readonly listingPages: ListingPageCache;
   /** Decoded query pairs to send upstream (presigned authentication removed). */
   readonly query: readonly (readonly [string, string])[];
   /** Request headers to send upstream (hop-by-hop, authentication and framing removed). */

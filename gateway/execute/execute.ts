@@ -3,6 +3,7 @@
  * that a new kind of plan gets its executor.
  */
 import { S3Error } from "../../s3/errors.js";
+import { isWriteRequest } from "../front/operation-traits.js";
 import type { Plan, PlanKind } from "../routing/plan.js";
 import type { ExecContext } from "./context.js";
 import { executeCopy } from "./copy.js";
@@ -35,9 +36,24 @@ const EXECUTORS: Executors = {
 };
 
 /** Carries out `plan` with its executor. */
-export function execute(ctx: ExecContext, plan: Plan): Promise<ExecResult> {
+export async function execute(ctx: ExecContext, plan: Plan): Promise<ExecResult> {
   const run = EXECUTORS[plan.kind] as (ctx: ExecContext, plan: Plan) => Promise<ExecResult>;
-  return run(ctx, plan);
+  try {
+    return await run(ctx, plan);
+  } finally {
+    // A write changes what the bucket lists: listings continued after it must not be answered
+    // from backend pages fetched before it (listing/page-cache.ts). Also after a failure: the
+    // write may have happened. Migration writes copy what is listed already, and would void
+    // the cache all through a migration.
+    if (
+      ctx.bucket !== undefined &&
+      plan.kind !== "migrationWrite" &&
+      plan.kind !== "refuse" &&
+      isWriteRequest(ctx.method, ctx.operation)
+    ) {
+      ctx.listingPages.invalidate(ctx.bucket);
+    }
+  }
 }
 
 function refusalMessage(code: string, reason: string): string {

@@ -11,6 +11,7 @@
  */
 import { S3Error } from "../../s3/errors.js";
 import { mergedListing } from "../listing/merged-listing.js";
+import { carryAcross } from "../listing/page-cache.js";
 import { S3ClientListSide } from "../listing/s3-client-side.js";
 import { wholeUploadsSide } from "../listing/whole-uploads-side.js";
 import type { ListingOperation } from "../listing/listing-types.js";
@@ -43,11 +44,27 @@ export async function executeMergeList(ctx: ExecContext, plan: MergeListPlan): P
     client: backendTransport(ctx.backends.source(plan.source), ctx.signal),
     bucket: plan.source.sourceBucket,
   });
+  // Backend pages carried from one page of a listing to the next (listing/page-cache.ts).
+  const carried = {
+    target: ctx.listingPages.side(
+      { bucket: plan.bucket, side: "target", backend: `target\n${plan.bucket}` },
+      wholeUploadsSide(target),
+    ),
+    source: ctx.listingPages.side(
+      {
+        bucket: plan.bucket,
+        side: "source",
+        backend: `${plan.source.sourceUrl}\n${plan.source.sourceBucket}\n${plan.source.sourceAccessKey}`,
+      },
+      wholeUploadsSide(source),
+    ),
+  };
   const result = await mergedListing({
     operation: ctx.operation as ListingOperation,
     bucket: plan.bucket,
     rawQuery: ctx.rawQuery,
-    sides: { target: wholeUploadsSide(target), source: wholeUploadsSide(source) },
+    sides: carried,
+    carry: carryAcross([carried.target, carried.source]),
     tokenKey: ctx.listingTokenKey,
     signal: ctx.signal,
     metrics: ctx.metrics.listing,

@@ -114,6 +114,12 @@ export function createMigrateMetrics(registry: Registry): MigrateMetrics {
     labelNames: ["side"] as const,
     registers: [registry],
   });
+  const listPagesReused = new Counter({
+    name: "s3gw_migrate_listing_pages_reused_total",
+    help: "Backend listing pages a merged listing's previous page had fetched, used again, by side",
+    labelNames: ["side"] as const,
+    registers: [registry],
+  });
   const listEntries = new Counter({
     name: "s3gw_migrate_listing_entries_total",
     help: "Entries (keys, prefixes, uploads, versions) read from each side by merged listings",
@@ -152,6 +158,7 @@ export function createMigrateMetrics(registry: Registry): MigrateMetrics {
     listing: {
       listing: (operation) => listings.inc({ operation }),
       pageFetched: (side) => listPages.inc({ side }),
+      pageReused: (side) => listPagesReused.inc({ side }),
       entriesRead: (side, count) => {
         if (count > 0) listEntries.inc({ side }, count);
       },

@@ -56,6 +56,7 @@ import { respond, sendError } from "./respond.js";
 import type { RunningListener, S3ListenerContext, S3ListenerFactory } from "../server.js";
 import { watchCertificates, type TlsReloader } from "./tls-reload.js";
 import { isPostObjectRequest, postObject } from "./post-object.js";
+import { ListingPageCache } from "../listing/page-cache.js";
 
 /** Tunables of the S3 listener; every field has a default. */
 export interface S3ListenerOptions {
@@ -126,6 +127,8 @@ interface ListenerState {
   readonly uploadHomes: UploadHomes;
   /** The HMAC key of merged-listing continuation tokens. */
   readonly listingTokenKey: Buffer;
+  /** Backend pages shared by the pages of one merged listing. */
+  readonly listingPages: ListingPageCache;
   readonly minUploadRate: { readonly bytesPerSecond: number; readonly windowMs: number };
   readonly maxHeaderBytes: number;
   readonly maxXmlBodyBytes: { readonly deleteObjects: number; readonly completeMultipart: number };
@@ -162,6 +165,10 @@ export async function startS3Listener(
     logger: context.logger.child({ component: "s3" }),
     uploadHomes: new UploadHomes(),
     listingTokenKey: listingTokenKey(config.target.secretKey),
+    listingPages: new ListingPageCache({
+      maxEntries: config.listing.cacheEntries,
+      ttlMs: config.listing.cacheMs,
+    }),
     minUploadRate: o.minUploadRate,
     maxHeaderBytes: o.maxHeaderBytes,
     maxXmlBodyBytes: o.maxXmlBodyBytes,
@@ -374,6 +381,9 @@ async function handle(
           state.metrics.authFailure(code);
         }
         throw err;
+      } finally {
+        // A form upload is a write: continued listings must not use pages fetched before it.
+        state.listingPages.invalidate(address.bucket);
       }
       return;
     }
@@ -443,6 +453,7 @@ async function handle(
             (address.virtualHost ? "" : `/${address.bucket}`) +
             `/${uriEncode(address.key, { keepSlash: true })}`,
       listingTokenKey: state.listingTokenKey,
+      listingPages: state.listingPages,
       headers: upstreamRequestHeaders(req.rawHeaders),
       copySource:
         copySource === undefined ? undefined : { ...copySource, header: copyHeader as string },

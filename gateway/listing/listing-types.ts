@@ -112,6 +112,8 @@ export interface BackendListPage {
    * NextVersionIdMarker); absent for objects, where the last entry is the position.
    */
   readonly next?: { readonly key: string; readonly id?: string };
+  /** Served again from the pages a listing's previous page parked, not fetched (page-cache.ts). */
+  readonly reused?: true;
 }
 
 /**
@@ -135,6 +137,8 @@ export interface ListingMetrics {
   listing?(operation: ListingOperation): void;
   /** A backend page was fetched from `side`. */
   pageFetched?(side: SideName): void;
+  /** A page of `side` parked by the listing's previous page was used again (page-cache.ts). */
+  pageReused?(side: SideName): void;
   /** `count` entries (keys, uploads, versions or prefixes) were read from `side`. */
   entriesRead?(side: SideName, count: number): void;
   /** `count` entries present on both sides were folded into one (the target's). */

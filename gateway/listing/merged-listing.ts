@@ -13,8 +13,10 @@ import type { Readable } from "node:stream";
 import { S3Error } from "../../s3/errors.js";
 import { compareKeys, foldCommonPrefix } from "../../s3/key-order.js";
 import { lastKeyUnder, normalizeStart } from "../../s3/listing-bounds.js";
+import { randomBytes } from "node:crypto";
 import {
-  openContinuationToken,
+  LISTING_ID_BYTES,
+  openContinuation,
   sealContinuationToken,
   type TokenBinding,
 } from "./continuation-token.js";
@@ -50,6 +52,19 @@ export interface MergedListingInput {
   readonly signal: AbortSignal;
   /** Counters for the gateway's metrics. */
   readonly metrics?: ListingMetrics;
+  /**
+   * Backend pages carried from one page of an object listing to the next (page-cache.ts):
+   * resumed before a page that continues a listing, parked after a truncated page.
+   */
+  readonly carry?: PageCarry;
+}
+
+/** Where a merged listing parks and resumes its sides' backend pages. */
+export interface PageCarry {
+  resume(continuation: string): void;
+  park(continuation: string, lastName: string): void;
+  /** The request is over (called once, whatever happened). */
+  finish(): void;
 }
 
 /** A merged listing's answer: status, headers and the streamed XML body. */
@@ -86,13 +101,35 @@ export async function mergedListing(input: MergedListingInput): Promise<MergedLi
     ...(query.delimiter === undefined ? {} : { delimiter: query.delimiter }),
   };
   // ListObjectsV2 ignores start-after once a continuation token is given (S3 documents it).
-  const after =
+  const continuation =
     query.continuationToken !== undefined
-      ? openContinuationToken(input.tokenKey, binding, query.continuationToken)
-      : query.marker;
+      ? openContinuation(input.tokenKey, binding, query.continuationToken)
+      : undefined;
+  const after = continuation !== undefined ? continuation.after : query.marker;
+  // The listing's id, carried by its tokens from the first page to the last.
+  const listing = continuation?.listing ?? randomBytes(LISTING_ID_BYTES).toString("hex");
+  const carryKey = (position: string): string | undefined =>
+    query.operation === "ListObjectsV2"
+      ? `${listing}\n${position}`
+      : query.operation === "ListObjects"
+        ? `marker\n${position}`
+        : undefined;
   let page: ListingPage;
   try {
-    page = await computePage(input, query, binding, after);
+    // A page that continues an object listing (by its token, or a v1 marker) may start from
+    // the backend pages the previous page parked.
+    const resumeKey =
+      (continuation?.listing !== undefined || query.operation === "ListObjects") &&
+      after !== undefined
+        ? carryKey(after)
+        : undefined;
+    if (resumeKey !== undefined) input.carry?.resume(resumeKey);
+    page = await computePage(input, query, binding, after, listing);
+    const last = page.items[page.items.length - 1];
+    const lastName =
+      last === undefined ? undefined : last.kind === "prefix" ? last.name : nameOf(last.entry);
+    const parkKey = lastName === undefined ? undefined : carryKey(lastName);
+    if (page.isTruncated && parkKey !== undefined) input.carry?.park(parkKey, lastName as string);
   } catch (err) {
     if (input.signal.aborted) throw input.signal.reason ?? err;
     if (err instanceof S3Error && err.code === "InvalidArgument") throw err;
@@ -103,6 +140,8 @@ export async function mergedListing(input: MergedListingInput): Promise<MergedLi
           : "A backend of this bucket is unavailable; please retry.",
       cause: err,
     });
+  } finally {
+    input.carry?.finish();
   }
   input.metrics?.listing?.(input.operation);
   return {
@@ -121,6 +160,7 @@ async function computePage(
   query: ListingQuery,
   binding: TokenBinding,
   after: string | undefined,
+  listing: string,
 ): Promise<ListingPage> {
   if (query.maxKeys === 0) return emptyPage(input.bucket, query);
   const start = normalizeStart(after, query.prefix);
@@ -147,7 +187,7 @@ async function computePage(
   if (!isTruncated) {
     isTruncated = await fillFromMerge(input, query, kind, position, foldedStart, items);
   }
-  return finishPage(input, query, binding, items, isTruncated);
+  return finishPage(input, query, binding, items, isTruncated, listing);
 }
 
 /** Streams the merge into `items` until the page is full; returns whether more follow. */
@@ -289,6 +329,7 @@ function finishPage(
   binding: TokenBinding,
   items: PageItem[],
   isTruncated: boolean,
+  listing: string,
 ): ListingPage {
   const page: ListingPage = { bucket: input.bucket, query, items, isTruncated };
   const last = items[items.length - 1];
@@ -298,7 +339,7 @@ function finishPage(
     case "ListObjectsV2":
       return {
         ...page,
-        nextContinuationToken: sealContinuationToken(input.tokenKey, binding, lastName),
+        nextContinuationToken: sealContinuationToken(input.tokenKey, binding, lastName, listing),
       };
     case "ListObjects":
       // S3 returns NextMarker only with a delimiter; without one, clients page by the last key.

@@ -150,8 +150,12 @@ export class SideReader {
 
   private accept(page: BackendListPage, position: Position): void {
     const side = this.options.side.name;
-    this.options.metrics?.pageFetched?.(side);
-    this.options.metrics?.entriesRead?.(side, page.entries.length);
+    if (page.reused === true) {
+      this.options.metrics?.pageReused?.(side);
+    } else {
+      this.options.metrics?.pageFetched?.(side);
+      this.options.metrics?.entriesRead?.(side, page.entries.length);
+    }
     this.page = page.entries;
     this.index = 0;
     if (!page.isTruncated) return;

@@ -247,7 +247,9 @@ describe("backend pages carried between the pages of a merged listing", () => {
     for (;;) {
       const xml = await l.list(
         "ListObjects",
-        marker === undefined ? "max-keys=1000" : `max-keys=1000&marker=${encodeURIComponent(marker)}`,
+        marker === undefined
+          ? "max-keys=1000"
+          : `max-keys=1000&marker=${encodeURIComponent(marker)}`,
       );
       const page = keysOf(xml);
       out.push(...page);
