@@ -11,7 +11,13 @@
  * zero-byte objects written with 64 concurrent PUTs; on a two-core machine the setup takes
  * minutes for 100,000 keys a bucket.
  *
+ * With `--memory-keys M` (e.g. 200000) it then proves memory flat at scale: M keys under one
+ * prefix split 50/50, listed through the gateway in full, with the delimiter `/` (one
+ * CommonPrefix, folded by the backends) and with `-` (one CommonPrefix the gateway rolls up
+ * itself), the gateway's RSS sampled every 50 ms, reported at 10%, 50% and 100% of each listing.
+ *
  * Usage: npx tsx bench/gateway/listing.ts [--keys 100000] [--page 1000] [--runs 3]
+ *        [--memory-keys 200000]
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -27,31 +33,60 @@ const { values } = parseArgs({
     keys: { type: "string", default: "100000" },
     page: { type: "string", default: "1000" },
     runs: { type: "string", default: "3" },
+    "memory-keys": { type: "string", default: "0" },
   },
 });
 const N = Number(values.keys);
 const PAGE = Number(values.page);
 const RUNS = Number(values.runs);
+const MEMORY_KEYS = Number(values["memory-keys"]);
 const work = mkdtempSync(join(tmpdir(), "s3gw-bench-listing-"));
 const children: ChildProcess[] = [];
 
 const key = (i: number): string => `dir${i % 97}/obj-${String(i).padStart(7, "0")}`;
 
-async function fill(client: S3Client, bucket: string, indices: number[]): Promise<void> {
+async function fill(
+  client: S3Client,
+  bucket: string,
+  indices: number[],
+  keyOf: (i: number) => string = key,
+): Promise<void> {
   let next = 0;
   const empty = Buffer.alloc(0);
   await Promise.all(
     Array.from({ length: 64 }, async () => {
       while (next < indices.length) {
         const i = indices[next++] as number;
-        await putObject(client, { bucket, key: key(i), body: empty });
+        await putObject(client, { bucket, key: keyOf(i), body: empty });
       }
     }),
   );
 }
 
-/** Lists a whole bucket (ListObjectsV2, `PAGE` keys a page); returns keys and seconds. */
-async function listAll(client: S3Client, bucket: string): Promise<{ keys: number; s: number }> {
+/** The gateway's RSS sampled every 50 ms while a listing runs. */
+class RssSampler {
+  readonly samples: number[] = [];
+  private readonly timer: NodeJS.Timeout;
+  constructor(pid: number | undefined) {
+    this.samples.push(memory(pid).rss);
+    this.timer = setInterval(() => this.samples.push(memory(pid).rss), 50);
+  }
+  stop(): { max: number; at: (fraction: number) => number } {
+    clearInterval(this.timer);
+    const s = this.samples;
+    return {
+      max: Math.max(...s),
+      at: (f) => s[Math.min(s.length - 1, Math.floor((s.length - 1) * f))] as number,
+    };
+  }
+}
+
+/** Lists a whole bucket (ListObjectsV2, `PAGE` keys a page); returns entries and seconds. */
+async function listAll(
+  client: S3Client,
+  bucket: string,
+  delimiter?: string,
+): Promise<{ keys: number; s: number }> {
   const t0 = process.hrtime.bigint();
   let keys = 0;
   let token: string | undefined;
@@ -59,13 +94,58 @@ async function listAll(client: S3Client, bucket: string): Promise<{ keys: number
     const page = await listObjectsV2Page(client, {
       bucket,
       maxKeys: PAGE,
+      ...(delimiter === undefined ? {} : { delimiter }),
       ...(token === undefined ? {} : { continuationToken: token }),
     });
-    keys += page.contents.length;
+    keys += page.contents.length + page.commonPrefixes.length;
     if (!page.isTruncated) break;
     token = page.nextContinuationToken;
   }
   return { keys, s: Number(process.hrtime.bigint() - t0) / 1e9 };
+}
+
+/** M keys under one prefix, split 50/50; the gateway's RSS through three listings of them. */
+async function memoryAtScale(
+  ca: S3Client,
+  cb: S3Client,
+  b: Parameters<typeof attachInMigrate>[2],
+  gw: { url: string; admin: string; pid: number | undefined },
+  viaGw: S3Client,
+): Promise<void> {
+  const memKey = (i: number): string => `one/k-${String(i).padStart(7, "0")}`;
+  const all = Array.from({ length: MEMORY_KEYS }, (_, i) => i);
+  const t0 = Date.now();
+  await createBucket(ca, { bucket: "mem" });
+  await createBucket(cb, { bucket: "mem" });
+  await fill(
+    ca,
+    "mem",
+    all.filter((i) => i % 2 === 0),
+    memKey,
+  );
+  await fill(
+    cb,
+    "mem",
+    all.filter((i) => i % 2 === 1),
+    memKey,
+  );
+  attachInMigrate(gw.admin, "mem", b);
+  console.log(
+    `memory setup: ${MEMORY_KEYS} keys under one prefix in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  for (const [name, delimiter, expected] of [
+    ["full listing", undefined, MEMORY_KEYS],
+    ["delimiter '/' (one CommonPrefix, folded by the backends)", "/", 1],
+    ["delimiter '-' (one CommonPrefix, rolled up by the gateway)", "-", 1],
+  ] as const) {
+    const sampler = new RssSampler(gw.pid);
+    const r = await listAll(viaGw, "mem", delimiter);
+    const rss = sampler.stop();
+    if (r.keys !== expected) throw new Error(`${name}: ${r.keys} entries, expected ${expected}`);
+    console.log(
+      `memory, ${MEMORY_KEYS} keys, ${name}: ${r.s.toFixed(2)} s; gateway RSS at 10% ${rss.at(0.1).toFixed(0)} MiB, 50% ${rss.at(0.5).toFixed(0)} MiB, end ${rss.at(1).toFixed(0)} MiB, max ${rss.max.toFixed(0)} MiB`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
@@ -105,6 +185,7 @@ async function main(): Promise<void> {
       const bucket = `split-${name.replace("/", "-")}`;
       const direct: number[] = [];
       const merged: number[] = [];
+      const sampler = new RssSampler(gw.pid);
       for (let r = 0; r < RUNS; r++) {
         const d = await listAll(ca, "direct");
         const m = await listAll(viaGw, bucket);
@@ -114,11 +195,12 @@ async function main(): Promise<void> {
       }
       const med = (xs: number[]): number =>
         [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
-      const after = memory(gw.pid);
+      const rss = sampler.stop();
       console.log(
-        `${name}: direct ${med(direct).toFixed(2)} s, through s3gw ${med(merged).toFixed(2)} s → ${(med(merged) / med(direct)).toFixed(2)}× (goal ≤ 1.5×); gateway RSS ${before.rss.toFixed(0)} → ${after.rss.toFixed(0)} MiB, peak ${after.hwm.toFixed(0)} MiB`,
+        `${name}: direct ${med(direct).toFixed(2)} s, through s3gw ${med(merged).toFixed(2)} s → ${(med(merged) / med(direct)).toFixed(2)}× (goal ≤ 1.5×); runs ${direct.map((d, i) => `${d.toFixed(2)}/${(merged[i] as number).toFixed(2)}`).join(" ")}; gateway RSS ${before.rss.toFixed(0)} MiB before, max ${rss.max.toFixed(0)} MiB while listing`,
       );
     }
+    if (MEMORY_KEYS > 0) await memoryAtScale(ca, cb, b, gw, viaGw);
     await viaGw.close();
     await ca.close();
     await cb.close();
