@@ -285,6 +285,21 @@ metrics: { listen: 127.0.0.1:9100 }
     expect(c.target.secretKey).toBe("env-S3GW_TARGET_SECRET_KEY-value");
   });
 
+  it("listing: the page cache's defaults, its limits and off", () => {
+    expect(parse(BASE).listing).toEqual({ cacheEntries: 64_000, cacheMs: 10_000 });
+    expect(parse(`${BASE}\nlisting: { cacheEntries: 5000, cacheSeconds: 2.5 }\n`).listing).toEqual({
+      cacheEntries: 5000,
+      cacheMs: 2500,
+    });
+    expect(parse(`${BASE}\nlisting: { cacheSeconds: 0 }\n`).listing.cacheEntries).toBe(0);
+    expect(errorOf(`${BASE}\nlisting: { cacheEntries: -1 }\n`)).toMatch(/listing\.cacheEntries/);
+    expect(errorOf(`${BASE}\nlisting: { cacheEntries: 1.5 }\n`)).toMatch(/listing\.cacheEntries/);
+    expect(errorOf(`${BASE}\nlisting: { cacheSeconds: 301 }\n`)).toMatch(/listing\.cacheSeconds/);
+    expect(errorOf(`${BASE}\nlisting: { pages: 3 }\n`)).toMatch(
+      /listing\.pages is not a known key/,
+    );
+  });
+
   it("loadConfigFile reports unreadable TLS files by key", async () => {
     const dir = await mkdtemp(join(tmpdir(), "s3gw-config-"));
     const path = join(dir, "gateway.yaml");
