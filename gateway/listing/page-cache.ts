@@ -105,8 +105,11 @@ export class ListingPageCache {
 
   /** Forgets every page of `bucket` fetched so far: a write to it changed what it lists. */
   invalidate(bucket: string): void {
-    if (this.options.maxEntries === 0) return;
-    this.generations.set(bucket, (this.generations.get(bucket) ?? 0) + 1);
+    // Only buckets with merged listings have a generation (the map does not grow with every
+    // bucket written through the gateway).
+    const generation = this.generations.get(bucket);
+    if (generation === undefined) return;
+    this.generations.set(bucket, generation + 1);
     for (const [id, parked] of this.parked) {
       if (parked.bucket === bucket) this.unpark(id, parked);
     }
@@ -119,7 +122,10 @@ export class ListingPageCache {
 
   /** @internal */
   generation(bucket: string): number {
-    return this.generations.get(bucket) ?? 0;
+    const generation = this.generations.get(bucket);
+    if (generation !== undefined) return generation;
+    this.generations.set(bucket, 0);
+    return 0;
   }
 
   /** @internal Whether `page` may still be served. */
