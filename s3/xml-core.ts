@@ -7,6 +7,7 @@
  * Documents follow the Amazon S3 API Reference (https://docs.aws.amazon.com/AmazonS3/latest/API/).
  */
 import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { parseSimpleXml } from "./xml-simple.js";
 import { S3Error } from "./errors.js";
 
 /** The namespace S3 puts on the root element of every response document. */
@@ -68,6 +69,17 @@ function makeParser(repeatable: ReadonlySet<string>): XMLParser {
 }
 
 const parserCache = new Map<string, XMLParser>();
+const repeatableSets = new Map<string, ReadonlySet<string>>();
+
+function repeatableSet(repeatable: readonly string[]): ReadonlySet<string> {
+  const cacheKey = repeatable.join("\n");
+  let set = repeatableSets.get(cacheKey);
+  if (set === undefined) {
+    set = new Set(repeatable);
+    repeatableSets.set(cacheKey, set);
+  }
+  return set;
+}
 
 function parserFor(repeatable: readonly string[]): XMLParser {
   const cacheKey = repeatable.join("\n");
@@ -118,6 +130,22 @@ export function parseXmlDocument(
   // connection alive; whitespace before the declaration is not well-formed, so drop it.
   const text = (typeof body === "string" ? body : body.toString("utf8")).trimStart();
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw malformedXml("DOCTYPE not allowed");
+  // Plain S3 XML (elements and text) is read by a direct scan; anything else, and anything
+  // malformed, takes the general path below (xml-simple.ts).
+  const simple = parseSimpleXml(text, root, repeatableSet(repeatable));
+  if (simple !== undefined) return simple;
+  return parseXmlValidated(text, root, repeatable);
+}
+
+/**
+ * The general path of {@link parseXmlDocument} (validator and fast-xml-parser), for documents
+ * outside the plain subset; exported for the test that compares the two paths.
+ */
+export function parseXmlValidated(
+  text: string,
+  root: string,
+  repeatable: readonly string[],
+): XmlNode {
   const valid = XMLValidator.validate(text);
   if (valid !== true) throw malformedXml(valid.err.msg);
   const doc = parserFor(repeatable).parse(text) as Record<string, unknown>;
