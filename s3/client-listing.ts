@@ -60,7 +60,12 @@ function max(n: number | undefined): string | undefined {
 /** One ListObjectsV2 page from an exclusive `startAfter` position, keys decoded. */
 export async function listObjectsV2PageFrom(
   client: S3Transport,
-  input: ListingPageInput & { startAfter?: string; fetchOwner?: boolean },
+  input: ListingPageInput & {
+    startAfter?: string;
+    /** The server's own token for the position; `startAfter` is then not sent. */
+    continuationToken?: string;
+    fetchOwner?: boolean;
+  },
 ): Promise<ListBucketResultV2> {
   const res = await client.request({
     method: "GET",
@@ -71,7 +76,9 @@ export async function listObjectsV2PageFrom(
       prefix: input.prefix,
       delimiter: input.delimiter,
       "max-keys": max(input.maxEntries),
-      "start-after": input.startAfter,
+      ...(input.continuationToken === undefined
+        ? { "start-after": input.startAfter }
+        : { "continuation-token": input.continuationToken }),
       "fetch-owner": input.fetchOwner === true ? "true" : undefined,
     },
     signal: input.signal,

@@ -35,6 +35,17 @@ export function clientOf(e: {
   });
 }
 
+/** The gateway's V8 heap (MiB) from its Prometheus metrics: in use and reserved. */
+export async function heap(metricsUrl: string): Promise<{ used: number; total: number }> {
+  const text = await (await fetch(metricsUrl)).text();
+  const value = (name: string): number =>
+    Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1]) / 1024 / 1024;
+  return {
+    used: value("s3gw_nodejs_heap_size_used_bytes"),
+    total: value("s3gw_nodejs_heap_size_total_bytes"),
+  };
+}
+
 export function memory(pid: number | undefined): { rss: number; hwm: number } {
   const text = readFileSync(`/proc/${pid}/status`, "utf8");
   const kib = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(text)?.[1]);
@@ -45,13 +56,14 @@ export async function startGateway(
   work: string,
   target: RigServer,
   children: ChildProcess[],
-): Promise<{ url: string; admin: string; pid: number | undefined }> {
+): Promise<{ url: string; admin: string; metrics: string; pid: number | undefined }> {
   const config = join(work, "gateway.yaml");
   writeFileSync(
     config,
     [
       "listen: 127.0.0.1:0",
       "admin: { listen: 127.0.0.1:0 }",
+      "metrics: { listen: 127.0.0.1:0 }",
       "region: us-east-1",
       `target: { endpoint: "${target.endpoint}", accessKey: ${target.accessKeyId}, secretKey: "${target.secretAccessKey}" }`,
       "credentials:",
@@ -79,20 +91,23 @@ export async function startGateway(
   );
   children.push(child);
   let head = "";
-  const urls = await new Promise<{ url: string; admin: string }>((done, fail) => {
-    const found: { url?: string; admin?: string } = {};
+  const urls = await new Promise<{ url: string; admin: string; metrics: string }>((done, fail) => {
+    const found: { url?: string; admin?: string; metrics?: string } = {};
     child.stdout?.on("data", (d: Buffer) => {
       // Keep draining the access log once both addresses are known, without keeping it.
-      if (found.url !== undefined && found.admin !== undefined) return;
+      if (found.url !== undefined && found.admin !== undefined && found.metrics !== undefined)
+        return;
       head += d.toString();
       for (const line of head.split("\n")) {
         if (line.includes("S3 endpoint listening"))
           found.url = (JSON.parse(line) as { url: string }).url;
         if (line.includes("admin API listening"))
           found.admin = (JSON.parse(line) as { url: string }).url;
+        if (line.includes("metrics listening"))
+          found.metrics = (JSON.parse(line) as { url: string }).url;
       }
-      if (found.url !== undefined && found.admin !== undefined)
-        done({ url: found.url, admin: found.admin });
+      if (found.url !== undefined && found.admin !== undefined && found.metrics !== undefined)
+        done({ url: found.url, admin: found.admin, metrics: found.metrics });
     });
     child.once("exit", (code) => fail(new Error(`s3gw exited ${code}`)));
   });

@@ -27,7 +27,7 @@ import { parseArgs } from "node:util";
 import { S3Client } from "../../s3/client.js";
 import { createBucket, listObjectsV2Page, putObject } from "../../s3/client-operations.js";
 import { startServer, stopServers } from "../../test/rig/servers.js";
-import { attachInMigrate, clientOf, memory, startGateway, USER } from "./lab.js";
+import { attachInMigrate, clientOf, heap, memory, startGateway, USER } from "./lab.js";
 const { values } = parseArgs({
   options: {
     keys: { type: "string", default: "100000" },
@@ -109,7 +109,7 @@ async function memoryAtScale(
   ca: S3Client,
   cb: S3Client,
   b: Parameters<typeof attachInMigrate>[2],
-  gw: { url: string; admin: string; pid: number | undefined },
+  gw: { url: string; admin: string; metrics: string; pid: number | undefined },
   viaGw: S3Client,
 ): Promise<void> {
   const memKey = (i: number): string => `one/k-${String(i).padStart(7, "0")}`;
@@ -141,9 +141,10 @@ async function memoryAtScale(
     const sampler = new RssSampler(gw.pid);
     const r = await listAll(viaGw, "mem", delimiter);
     const rss = sampler.stop();
+    const h = await heap(gw.metrics);
     if (r.keys !== expected) throw new Error(`${name}: ${r.keys} entries, expected ${expected}`);
     console.log(
-      `memory, ${MEMORY_KEYS} keys, ${name}: ${r.s.toFixed(2)} s; gateway RSS at 10% ${rss.at(0.1).toFixed(0)} MiB, 50% ${rss.at(0.5).toFixed(0)} MiB, end ${rss.at(1).toFixed(0)} MiB, max ${rss.max.toFixed(0)} MiB`,
+      `memory, ${MEMORY_KEYS} keys, ${name}: ${r.s.toFixed(2)} s; gateway RSS at 10% ${rss.at(0.1).toFixed(0)} MiB, 50% ${rss.at(0.5).toFixed(0)} MiB, end ${rss.at(1).toFixed(0)} MiB, max ${rss.max.toFixed(0)} MiB; V8 heap after: ${h.used.toFixed(0)} MiB used of ${h.total.toFixed(0)} MiB reserved`,
     );
   }
 }
@@ -196,8 +197,9 @@ async function main(): Promise<void> {
       const med = (xs: number[]): number =>
         [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
       const rss = sampler.stop();
+      const h = await heap(gw.metrics);
       console.log(
-        `${name}: direct ${med(direct).toFixed(2)} s, through s3gw ${med(merged).toFixed(2)} s → ${(med(merged) / med(direct)).toFixed(2)}× (goal ≤ 1.5×); runs ${direct.map((d, i) => `${d.toFixed(2)}/${(merged[i] as number).toFixed(2)}`).join(" ")}; gateway RSS ${before.rss.toFixed(0)} MiB before, max ${rss.max.toFixed(0)} MiB while listing`,
+        `${name}: direct ${med(direct).toFixed(2)} s, through s3gw ${med(merged).toFixed(2)} s → ${(med(merged) / med(direct)).toFixed(2)}× (goal ≤ 1.5×); runs ${direct.map((d, i) => `${d.toFixed(2)}/${(merged[i] as number).toFixed(2)}`).join(" ")}; gateway RSS ${before.rss.toFixed(0)} MiB before, max ${rss.max.toFixed(0)} MiB while listing, V8 heap ${h.used.toFixed(0)} MiB used of ${h.total.toFixed(0)} MiB reserved after`,
       );
     }
     if (MEMORY_KEYS > 0) await memoryAtScale(ca, cb, b, gw, viaGw);

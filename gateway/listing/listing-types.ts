@@ -41,6 +41,14 @@ export interface BackendListRequest {
    * NextUploadIdMarker / NextVersionIdMarker.
    */
   readonly idMarker?: string;
+  /**
+   * Objects: the backend's own NextContinuationToken for the position `startAfter` (the last
+   * name of its previous page). A backend that issued it resumes by it rather than by
+   * `start-after`: the pinned MinIO answers a `start-after` inside some "directories" with a
+   * short page that claims to be the last (docs/listing.md, "Backend faults"), while its own
+   * tokens resume exactly.
+   */
+  readonly continuationToken?: string;
   /** `/` or absent. */
   readonly delimiter?: "/";
   /** Entries per page, 1..1000 (`max-keys` / `max-uploads`). */
@@ -112,6 +120,8 @@ export interface BackendListPage {
    * NextVersionIdMarker); absent for objects, where the last entry is the position.
    */
   readonly next?: { readonly key: string; readonly id?: string };
+  /** Objects: the backend's NextContinuationToken, when it is truncated and gave one. */
+  readonly nextToken?: string;
   /** Served again from the pages a listing's previous page parked, not fetched (page-cache.ts). */
   readonly reused?: true;
 }

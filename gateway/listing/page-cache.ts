@@ -66,6 +66,8 @@ interface CachedPage {
   /** Prefix, delimiter and owner flag of the request. */
   readonly shape: string;
   readonly startAfter: string | undefined;
+  /** The backend's token it was fetched by, if any. */
+  readonly token: string | undefined;
   readonly generation: number;
   readonly fetchedAt: number;
   readonly promise: Promise<BackendListPage>;
@@ -228,7 +230,7 @@ class RequestSide implements CarriedSide {
       return this.inner.listPage(request, signal);
     }
     const shape = `${request.prefix}\n${request.delimiter ?? ""}\n${request.fetchOwner}`;
-    const hit = this.lookup(shape, request.startAfter);
+    const hit = this.lookup(shape, request.startAfter, request.continuationToken);
     if (hit !== undefined) {
       // A carried page that fails is fetched again: the previous request's read-ahead must not
       // fail this one.
@@ -244,18 +246,24 @@ class RequestSide implements CarriedSide {
   private lookup(
     shape: string,
     startAfter: string | undefined,
+    token: string | undefined,
   ): Promise<BackendListPage> | undefined {
     const candidates = [...this.carried, ...this.fetched].filter(
       (p) => p.shape === shape && this.cache.fresh(this.scope.bucket, p),
     );
-    const exact = candidates.find((p) => p.startAfter === startAfter);
+    // A page after the same position; one fetched by the backend's token serves a request by
+    // position too (it is the better answer: the token resumes exactly).
+    const exact =
+      candidates.find((p) => p.startAfter === startAfter && p.token !== undefined) ??
+      candidates.find((p) => p.startAfter === startAfter && p.token === token);
     if (exact !== undefined) {
       // This request's own fetch (the floor of a roll-up asked again) is not a reuse.
       return this.fetched.includes(exact)
         ? exact.promise
         : exact.promise.then((page) => ({ ...page, reused: true }));
     }
-    if (startAfter === undefined) return undefined;
+    // A request by the backend's token is for that backend page only.
+    if (startAfter === undefined || token !== undefined) return undefined;
     for (const p of candidates) {
       if (p.page === undefined) continue;
       if (p.startAfter !== undefined && compareKeys(p.startAfter, startAfter) >= 0) continue;
@@ -281,6 +289,7 @@ class RequestSide implements CarriedSide {
     const cached: CachedPage = {
       shape,
       startAfter: request.startAfter,
+      token: request.continuationToken,
       generation: this.cache.generation(this.scope.bucket),
       fetchedAt: this.cache.clock(),
       promise,

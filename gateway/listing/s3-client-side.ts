@@ -75,10 +75,17 @@ export class S3ClientListSide implements ListSide {
         const r = await listObjectsV2PageFrom(client, {
           ...common,
           startAfter: request.startAfter,
+          continuationToken: request.continuationToken,
           fetchOwner: request.fetchOwner,
         });
         const objects: BackendEntry[] = r.contents.map((c) => ({ type: "object", ...c }));
-        return { entries: interleave(objects, r.commonPrefixes), isTruncated: r.isTruncated };
+        return {
+          entries: interleave(objects, r.commonPrefixes),
+          isTruncated: r.isTruncated,
+          ...(r.isTruncated && r.nextContinuationToken !== undefined
+            ? { nextToken: r.nextContinuationToken }
+            : {}),
+        };
       }
       case "uploads": {
         const r = await listMultipartUploadsPageFrom(client, {

@@ -54,6 +54,8 @@ export interface SideReaderOptions {
 interface Position {
   startAfter?: string;
   idMarker?: string;
+  /** The backend's own token for `startAfter` (objects). */
+  continuationToken?: string;
 }
 
 /** One side's entries, in order, fetched page by page with one page of read-ahead. */
@@ -187,7 +189,10 @@ function nextPosition(page: BackendListPage): Position | undefined {
   switch (last.type) {
     case "object":
     case "prefix":
-      return { startAfter: entryName(last) };
+      // Resumed by the backend's own token where it gave one (listing-types.ts).
+      return page.nextToken === undefined
+        ? { startAfter: entryName(last) }
+        : { startAfter: entryName(last), continuationToken: page.nextToken };
     case "upload":
       return { startAfter: last.key, idMarker: last.uploadId };
     case "version":
