@@ -10,7 +10,12 @@
  * CommonPrefix. Each side resumes strictly after it, so no key is repeated or skipped.
  *
  * Format: `base64url(payload) "." base64url(mac)`, payload = version byte 2, the listing's
- * 8-byte random id, then the position in UTF-8 (version 1, still accepted, had no id). The id
+ * 8-byte random id, then the position in UTF-8 (version 1, still accepted, had no id); or
+ * version 3: the id, then length-prefixed (4 bytes, big-endian) fields: the position, and for
+ * the target and then the source either nothing (byte 0) or byte 1, a start-after (byte 0/1,
+ * then the field) and the backend's own continuation token (byte 0/1, then the field): where
+ * that side can be read again exactly (side-reader.ts resumePosition), so that any gateway
+ * resumes it without sending the backend a start-after it may answer wrongly. The id
  * names one listing from its first page to its last, so the backend pages one page parks for
  * the next are only used by that listing (page-cache.ts). The position is a key of the bucket
  * the client can list anyway, so it is not encrypted; the MAC makes it impossible to invent or
@@ -21,6 +26,7 @@ import { S3Error } from "../../s3/errors.js";
 
 const VERSION_WITHOUT_ID = 1;
 const VERSION = 2;
+const VERSION_WITH_SIDES = 3;
 /** The bytes of a listing id. */
 export const LISTING_ID_BYTES = 8;
 const MAC_BYTES = 16;
@@ -47,12 +53,93 @@ function mac(key: Buffer, binding: TokenBinding, payload: Buffer): Buffer {
   return h.digest().subarray(0, MAC_BYTES);
 }
 
+/** Where one side can be read again: a start-after and/or the backend's own token. */
+export interface SidePosition {
+  readonly startAfter?: string;
+  readonly token?: string;
+}
+
+/** The sides' positions a token may carry. */
+export interface SidePositions {
+  readonly target?: SidePosition;
+  readonly source?: SidePosition;
+}
+
 /** What a token carries. */
 export interface Continuation {
   /** The position to resume after. */
   readonly after: string;
   /** The listing's id (hex), absent in tokens of the first version. */
   readonly listing?: string;
+  /** Where each side can be read again from (version 3). */
+  readonly sides?: SidePositions;
+}
+
+function field(value: string): Buffer {
+  const bytes = Buffer.from(value, "utf8");
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(bytes.length);
+  return Buffer.concat([length, bytes]);
+}
+
+function optionalField(value: string | undefined): Buffer {
+  return value === undefined ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), field(value)]);
+}
+
+function sideField(side: SidePosition | undefined): Buffer {
+  if (side === undefined) return Buffer.from([0]);
+  return Buffer.concat([
+    Buffer.from([1]),
+    optionalField(side.startAfter),
+    optionalField(side.token),
+  ]);
+}
+
+/** Reads version 3's fields; undefined when the payload does not hold them exactly. */
+function readSides(body: Buffer): { after: string; sides: SidePositions } | undefined {
+  let at = 0;
+  const readField = (): string | undefined => {
+    if (at + 4 > body.length) return undefined;
+    const length = body.readUInt32BE(at);
+    if (at + 4 + length > body.length) return undefined;
+    const value = body.subarray(at + 4, at + 4 + length).toString("utf8");
+    at += 4 + length;
+    return value;
+  };
+  const readOptional = (): { ok: boolean; value?: string } => {
+    const flag = body[at++];
+    if (flag === 0) return { ok: true };
+    if (flag !== 1) return { ok: false };
+    const value = readField();
+    return value === undefined ? { ok: false } : { ok: true, value };
+  };
+  const readSide = (): { ok: boolean; side?: SidePosition } => {
+    const flag = body[at++];
+    if (flag === 0) return { ok: true };
+    if (flag !== 1) return { ok: false };
+    const startAfter = readOptional();
+    const token = readOptional();
+    if (!startAfter.ok || !token.ok) return { ok: false };
+    return {
+      ok: true,
+      side: {
+        ...(startAfter.value === undefined ? {} : { startAfter: startAfter.value }),
+        ...(token.value === undefined ? {} : { token: token.value }),
+      },
+    };
+  };
+  const after = readField();
+  if (after === undefined) return undefined;
+  const target = readSide();
+  const source = readSide();
+  if (!target.ok || !source.ok || at !== body.length) return undefined;
+  return {
+    after,
+    sides: {
+      ...(target.side === undefined ? {} : { target: target.side }),
+      ...(source.side === undefined ? {} : { source: source.side }),
+    },
+  };
 }
 
 /**
@@ -64,10 +151,20 @@ export function sealContinuationToken(
   binding: TokenBinding,
   after: string,
   listing?: string,
+  sides?: SidePositions,
 ): string {
   const id = listing === undefined ? randomBytes(LISTING_ID_BYTES) : Buffer.from(listing, "hex");
   if (id.length !== LISTING_ID_BYTES) throw new Error("a listing id is 8 bytes of hex");
-  const payload = Buffer.concat([Buffer.from([VERSION]), id, Buffer.from(after, "utf8")]);
+  const payload =
+    sides === undefined || (sides.target === undefined && sides.source === undefined)
+      ? Buffer.concat([Buffer.from([VERSION]), id, Buffer.from(after, "utf8")])
+      : Buffer.concat([
+          Buffer.from([VERSION_WITH_SIDES]),
+          id,
+          field(after),
+          sideField(sides.target),
+          sideField(sides.source),
+        ]);
   return `${payload.toString("base64url")}.${mac(key, binding, payload).toString("base64url")}`;
 }
 
@@ -103,6 +200,15 @@ export function openContinuation(key: Buffer, binding: TokenBinding, token: stri
     throw invalidToken(token);
   }
   if (payload[0] === VERSION_WITHOUT_ID) return { after: payload.subarray(1).toString("utf8") };
+  if (payload[0] === VERSION_WITH_SIDES && payload.length >= 1 + LISTING_ID_BYTES) {
+    const read = readSides(payload.subarray(1 + LISTING_ID_BYTES));
+    if (read === undefined) throw invalidToken(token);
+    return {
+      listing: payload.subarray(1, 1 + LISTING_ID_BYTES).toString("hex"),
+      after: read.after,
+      sides: read.sides,
+    };
+  }
   if (payload[0] !== VERSION || payload.length < 1 + LISTING_ID_BYTES) throw invalidToken(token);
   return {
     listing: payload.subarray(1, 1 + LISTING_ID_BYTES).toString("hex"),

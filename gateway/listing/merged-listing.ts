@@ -18,6 +18,8 @@ import {
   LISTING_ID_BYTES,
   openContinuation,
   sealContinuationToken,
+  type SidePosition,
+  type SidePositions,
   type TokenBinding,
 } from "./continuation-token.js";
 import { parseListingQuery, type ListingQuery } from "./listing-query.js";
@@ -124,7 +126,7 @@ export async function mergedListing(input: MergedListingInput): Promise<MergedLi
         ? carryKey(after)
         : undefined;
     if (resumeKey !== undefined) input.carry?.resume(resumeKey);
-    page = await computePage(input, query, binding, after, listing);
+    page = await computePage(input, query, binding, after, listing, continuation?.sides);
     const last = page.items[page.items.length - 1];
     const lastName =
       last === undefined ? undefined : last.kind === "prefix" ? last.name : nameOf(last.entry);
@@ -161,6 +163,7 @@ async function computePage(
   binding: TokenBinding,
   after: string | undefined,
   listing: string,
+  sides: SidePositions | undefined,
 ): Promise<ListingPage> {
   if (query.maxKeys === 0) return emptyPage(input.bucket, query);
   const start = normalizeStart(after, query.prefix);
@@ -184,10 +187,21 @@ async function computePage(
     }
   }
 
+  const resume: { sides?: SidePositions } = {};
   if (!isTruncated) {
-    isTruncated = await fillFromMerge(input, query, kind, position, foldedStart, items);
+    isTruncated = await fillFromMerge(
+      input,
+      query,
+      kind,
+      position,
+      foldedStart,
+      items,
+      // Where each side can be read again: only for objects resumed from this very position.
+      kind === "objects" && position !== undefined && position === after ? sides : undefined,
+      resume,
+    );
   }
-  return finishPage(input, query, binding, items, isTruncated, listing);
+  return finishPage(input, query, binding, items, isTruncated, listing, resume.sides);
 }
 
 /** Streams the merge into `items` until the page is full; returns whether more follow. */
@@ -198,6 +212,8 @@ async function fillFromMerge(
   position: string | undefined,
   foldedStart: string | undefined,
   items: PageItem[],
+  starts: SidePositions | undefined,
+  resume: { sides?: SidePositions },
 ): Promise<boolean> {
   const passDelimiter = query.delimiter === "/";
   const ownFolding = query.delimiter !== undefined && !passDelimiter;
@@ -220,17 +236,28 @@ async function fillFromMerge(
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(input.signal.reason);
   input.signal.addEventListener("abort", onAbort, { once: true });
-  const readers = [input.sides.target, input.sides.source].map(
-    (side) =>
-      new SideReader({
-        side,
-        request,
-        ...(backendStart === undefined ? {} : { startAfter: backendStart }),
-        firstPageEntries,
-        signal: controller.signal,
-        ...(input.metrics === undefined ? {} : { metrics: input.metrics }),
-      }),
-  );
+  const readers = (["target", "source"] as const).map((name) => {
+    // A side the token says where to read again from (at or before the position: the names up
+    // to the position are dropped below) is read from there, by the backend's own token.
+    const start: SidePosition | undefined = starts?.[name];
+    const from =
+      start === undefined
+        ? backendStart === undefined
+          ? {}
+          : { startAfter: backendStart }
+        : {
+            ...(start.startAfter === undefined ? {} : { startAfter: start.startAfter }),
+            ...(start.token === undefined ? {} : { startToken: start.token }),
+          };
+    return new SideReader({
+      side: input.sides[name],
+      request,
+      ...from,
+      firstPageEntries,
+      signal: controller.signal,
+      ...(input.metrics === undefined ? {} : { metrics: input.metrics }),
+    });
+  });
   const grouping = {
     prefix: query.prefix,
     ...(query.delimiter === undefined ? {} : { delimiter: query.delimiter }),
@@ -242,15 +269,27 @@ async function fillFromMerge(
     sideGroups(readers[1] as SideReader, grouping),
     { tie: TIE[kind], ...(input.metrics === undefined ? {} : { metrics: input.metrics }) },
   );
+  const truncated = (): true => {
+    const last = items[items.length - 1];
+    if (kind === "objects" && last !== undefined) {
+      const lastName = last.kind === "prefix" ? last.name : nameOf(last.entry);
+      const [t, s] = readers.map((r) => asSide(r.resumePosition(lastName)));
+      resume.sides = {
+        ...(t === undefined ? {} : { target: t }),
+        ...(s === undefined ? {} : { source: s }),
+      };
+    }
+    return true;
+  };
   try {
     for await (const group of merged) {
-      if (items.length === query.maxKeys) return true;
+      if (items.length === query.maxKeys) return truncated();
       if (group.kind === "prefix") {
         items.push({ kind: "prefix", name: group.name });
         continue;
       }
       for (const entry of group.entries) {
-        if (items.length === query.maxKeys) return true;
+        if (items.length === query.maxKeys) return truncated();
         items.push({ kind: "entry", entry });
       }
     }
@@ -330,6 +369,7 @@ function finishPage(
   items: PageItem[],
   isTruncated: boolean,
   listing: string,
+  sides: SidePositions | undefined,
 ): ListingPage {
   const page: ListingPage = { bucket: input.bucket, query, items, isTruncated };
   const last = items[items.length - 1];
@@ -339,7 +379,13 @@ function finishPage(
     case "ListObjectsV2":
       return {
         ...page,
-        nextContinuationToken: sealContinuationToken(input.tokenKey, binding, lastName, listing),
+        nextContinuationToken: sealContinuationToken(
+          input.tokenKey,
+          binding,
+          lastName,
+          listing,
+          sides,
+        ),
       };
     case "ListObjects":
       // S3 returns NextMarker only with a delimiter; without one, clients page by the last key.
@@ -355,6 +401,16 @@ function finishPage(
       return { ...page, nextMarker: lastName, ...(id === undefined ? {} : { nextIdMarker: id }) };
     }
   }
+}
+
+function asSide(
+  position: { startAfter?: string; continuationToken?: string } | undefined,
+): SidePosition | undefined {
+  if (position === undefined) return undefined;
+  return {
+    ...(position.startAfter === undefined ? {} : { startAfter: position.startAfter }),
+    ...(position.continuationToken === undefined ? {} : { token: position.continuationToken }),
+  };
 }
 
 function nameOf(entry: BackendEntry): string {

@@ -43,6 +43,8 @@ export interface SideReaderOptions {
   readonly request: Omit<BackendListRequest, "startAfter" | "idMarker" | "maxEntries">;
   /** The exclusive start position (already normalised into the prefix's range). */
   readonly startAfter?: string;
+  /** The backend's own token for `startAfter` (a position a continuation token carried). */
+  readonly startToken?: string;
   /** Entries asked in the first page (1..1000); later pages ask 1,000. */
   readonly firstPageEntries: number;
   /** Aborts the requests in flight (the listing is done or the client went away). */
@@ -51,12 +53,16 @@ export interface SideReaderOptions {
   readonly metrics?: ListingMetrics;
 }
 
-interface Position {
+/** Where a backend page starts. */
+export interface Position {
   startAfter?: string;
   idMarker?: string;
   /** The backend's own token for `startAfter` (objects). */
   continuationToken?: string;
 }
+
+/** How many of the last pages' positions a reader remembers (see resumePosition). */
+const HISTORY = 3;
 
 /** One side's entries, in order, fetched page by page with one page of read-ahead. */
 export class SideReader {
@@ -66,6 +72,8 @@ export class SideReader {
   private floor: string | undefined;
   /** The position of the next page, until its request is sent. */
   private upcoming: Position | undefined;
+  /** The positions of the last pages accepted, oldest first. */
+  private readonly history: Position[] = [];
   private readonly controller = new AbortController();
   private readonly onAbort = (): void => this.controller.abort();
 
@@ -74,6 +82,7 @@ export class SideReader {
     else options.signal.addEventListener("abort", this.onAbort, { once: true });
     const first: Position = {};
     if (options.startAfter !== undefined) first.startAfter = options.startAfter;
+    if (options.startToken !== undefined) first.continuationToken = options.startToken;
     this.fetch(first, options.firstPageEntries);
   }
 
@@ -122,6 +131,23 @@ export class SideReader {
     }
   }
 
+  /**
+   * A position from which this side can be read again to reach every entry after `after` (the
+   * last name of a client page): the newest page it read that starts at or before `after`,
+   * when that page was asked for by the backend's own token or from the start (a position the
+   * backend answers exactly; docs/listing.md, "Backend faults"); otherwise undefined, and the
+   * next page asks from `after` itself. A continuation token carries it to any gateway.
+   */
+  resumePosition(after: string): Position | undefined {
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      const p = this.history[i] as Position;
+      if (p.startAfter !== undefined && compareKeys(p.startAfter, after) > 0) continue;
+      if (p.idMarker !== undefined) return undefined;
+      return p.continuationToken !== undefined || p.startAfter === undefined ? p : undefined;
+    }
+    return undefined;
+  }
+
   /** Aborts the page in flight; the reader must not be used afterwards. */
   close(): void {
     this.options.signal.removeEventListener("abort", this.onAbort);
@@ -160,6 +186,8 @@ export class SideReader {
     }
     this.page = page.entries;
     this.index = 0;
+    this.history.push(position);
+    if (this.history.length > HISTORY) this.history.shift();
     if (!page.isTruncated) return;
     const next = nextPosition(page);
     if (

@@ -222,12 +222,20 @@ describe("backend faults the merged listing works around", () => {
     }
     // The merged listing as the gateway runs it: pages carried from one client page to the
     // next, backends resumed by their own tokens.
-    const cache = new ListingPageCache({ maxEntries: 64_000, ttlMs: 60_000 });
     const union = [...new Set([...keys, "zz.txt"])].sort(byteOrder);
-    for (const maxKeys of [1000, 700]) {
+    // Each page on the same gateway (parked pages), and each page on another gateway (nothing
+    // parked: the token says where each side can be read again, by MinIO's own token).
+    for (const [maxKeys, gatewayPerPage] of [
+      [1000, false],
+      [700, false],
+      [1000, true],
+      [300, true],
+    ] as const) {
+      let cache = new ListingPageCache({ maxEntries: 64_000, ttlMs: 60_000 });
       const listed: string[] = [];
       let token: string | undefined;
       for (;;) {
+        if (gatewayPerPage) cache = new ListingPageCache({ maxEntries: 64_000, ttlMs: 60_000 });
         const sides = {
           target: cache.side(
             { bucket: "merged", side: "target", backend: "t" },
@@ -254,7 +262,7 @@ describe("backend faults the merged listing works around", () => {
         token = /<NextContinuationToken>([^<]*)</.exec(xml)?.[1];
         if (token === undefined) break;
       }
-      expect(listed).toEqual(union);
+      expect(listed, `max-keys ${maxKeys}, a gateway per page: ${gatewayPerPage}`).toEqual(union);
     }
   });
 

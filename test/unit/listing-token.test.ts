@@ -6,6 +6,7 @@ import { text } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
 import { S3Error } from "../../s3/errors.js";
 import {
+  openContinuation,
   openContinuationToken,
   sealContinuationToken,
   type TokenBinding,
@@ -45,6 +46,33 @@ describe("continuation tokens", () => {
       const token = sealContinuationToken(key, binding, after);
       expect(token).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
       expect(openContinuationToken(key, binding, token)).toBe(after);
+    }
+  });
+
+  it("carry the listing id and where each side can be read again; altered, they do not open", () => {
+    const listing = "0123456789abcdef";
+    const sides = {
+      target: { startAfter: "p/a", token: "YS9pNXdwdjF6LmJpblttaW5pb19jYWNoZTp2Mn0=" },
+      source: {},
+    };
+    const token = sealContinuationToken(key, binding, "p/\u00e9", listing, sides);
+    expect(openContinuation(key, binding, token)).toEqual({
+      after: "p/\u00e9",
+      listing,
+      sides,
+    });
+    expect(
+      openContinuation(key, binding, sealContinuationToken(key, binding, "p/x", listing)),
+    ).toEqual({
+      after: "p/x",
+      listing,
+    });
+    const [payload, mac] = token.split(".") as [string, string];
+    const bytes = Buffer.from(payload, "base64url");
+    for (let i = 0; i < bytes.length; i += 7) {
+      const altered = Buffer.from(bytes);
+      altered[i] = (altered[i] as number) ^ 1;
+      invalid(() => openContinuation(key, binding, `${altered.toString("base64url")}.${mac}`));
     }
   });
 
