@@ -254,6 +254,8 @@ async function fillFromMerge(
       request,
       ...from,
       firstPageEntries,
+      // Long pages of object listings keep one backend page in flight (parked if unused).
+      eagerReadAhead: kind === "objects" && query.maxKeys >= 500,
       signal: controller.signal,
       ...(input.metrics === undefined ? {} : { metrics: input.metrics }),
     });

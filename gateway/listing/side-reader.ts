@@ -47,6 +47,13 @@ export interface SideReaderOptions {
   readonly startToken?: string;
   /** Entries asked in the first page (1..1000); later pages ask 1,000. */
   readonly firstPageEntries: number;
+  /**
+   * Ask for the next page as soon as a page arrives, not once half of it is consumed: for long
+   * client pages of object listings, whose read-ahead is parked for the next client page
+   * (page-cache.ts), so the backend's next page overlaps this page's merge, answer and the
+   * client's next request.
+   */
+  readonly eagerReadAhead?: boolean;
   /** Aborts the requests in flight (the listing is done or the client went away). */
   readonly signal: AbortSignal;
   /** Counters. */
@@ -109,7 +116,12 @@ export class SideReader {
         this.index++;
         // Read-ahead: once half of the page is consumed, the next one is asked for. A short
         // client page (max-keys 5 of a 1,000-entry backend page) then costs no second request.
-        if (this.upcoming !== undefined && this.index * 2 >= this.page.length) this.sendUpcoming();
+        if (
+          this.upcoming !== undefined &&
+          (this.options.eagerReadAhead === true || this.index * 2 >= this.page.length)
+        ) {
+          this.sendUpcoming();
+        }
         return entry;
       }
       if (this.upcoming !== undefined) this.sendUpcoming();

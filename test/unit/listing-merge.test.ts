@@ -202,11 +202,16 @@ describe("merged listing rules", () => {
     const short = sides(keys, keys);
     await listAll("ListObjectsV2", short, "list-type=2&max-keys=5");
     expect([short.target.requests.length, short.source.requests.length]).toEqual([1, 1]);
-    // A full page needs 1,001 names: the second backend page was asked for while the first
-    // was being merged (at its half), and the third is never asked.
+    // A page of 400 (under 500): the read-ahead waits for half of the backend page, so none.
+    const medium = sides(keys, {});
+    await listAll("ListObjectsV2", medium, "list-type=2&max-keys=400");
+    expect(medium.target.requests.map((r) => r.startAfter)).toEqual([undefined]);
+    // A full page (500 and more) keeps one backend page in flight from the start: the second
+    // page is asked for as soon as the first arrives, the third as soon as the second does
+    // (the gateway parks it for the next client page, page-cache.ts).
     const full = sides(keys, {});
     await listAll("ListObjectsV2", full, "list-type=2");
-    expect(full.target.requests.map((r) => r.startAfter)).toEqual([undefined, "k0999"]);
+    expect(full.target.requests.map((r) => r.startAfter)).toEqual([undefined, "k0999", "k1999"]);
   });
 
   it("max-keys above 1,000 lists 1,000", async () => {
