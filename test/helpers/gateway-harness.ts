@@ -263,6 +263,17 @@ export function gatewayClient(
   });
 }
 
+/** The value of one sample of a test gateway's Prometheus metrics (0 when absent). */
+export async function metric(gw: TestGateway, name: string, labels = ""): Promise<number> {
+  const url = gw.gateway.metrics?.url;
+  if (url === undefined) throw new Error("no metrics listener");
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text
+    .split("\n")
+    .find((l) => l.startsWith(labels === "" ? `${name} ` : `${name}{${labels}} `));
+  return line === undefined ? 0 : Number(line.split(" ").at(-1));
+}
+
 /** A direct SDK client for a rig server. */
 export function directClient(server: RigServer): S3Client {
   return new S3Client({

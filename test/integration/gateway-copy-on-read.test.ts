@@ -28,6 +28,7 @@ import {
   testCredential,
   type TestCerts,
   type TestGateway,
+  metric,
 } from "../helpers/gateway-harness.js";
 import { HttpFaultProxy } from "../helpers/http-fault-proxy.js";
 import { repoRoot } from "../rig/servers.js";
@@ -44,17 +45,6 @@ async function until(check: () => Promise<boolean> | boolean, what: string): Pro
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** The value of one sample of the gateway's metrics (0 when absent). */
-async function metric(gw: TestGateway, name: string, labels = ""): Promise<number> {
-  const url = gw.gateway.metrics?.url;
-  if (url === undefined) throw new Error("no metrics listener");
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text
-    .split("\n")
-    .find((l) => l.startsWith(labels === "" ? `${name} ` : `${name}{${labels}} `));
-  return line === undefined ? 0 : Number(line.split(" ").at(-1));
 }
 
 function md5(b: Buffer): string {

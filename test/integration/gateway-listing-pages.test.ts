@@ -27,23 +27,13 @@ import {
   testCredential,
   type TestCerts,
   type TestGateway,
+  metric,
 } from "../helpers/gateway-harness.js";
 import { byteOrder } from "../helpers/listing-model.js";
 
 const rig = inject("rig");
 const USER = testCredential("pages-user");
 const N = 2_500;
-
-/** The value of one sample of a gateway's metrics (0 when absent). */
-async function metric(gw: TestGateway, name: string, labels = ""): Promise<number> {
-  const url = gw.gateway.metrics?.url;
-  if (url === undefined) throw new Error("no metrics listener");
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text
-    .split("\n")
-    .find((l) => l.startsWith(labels === "" ? `${name} ` : `${name}{${labels}} `));
-  return line === undefined ? 0 : Number(line.split(" ").at(-1));
-}
 
 async function pagesFetched(gw: TestGateway): Promise<{ target: number; source: number }> {
   return {

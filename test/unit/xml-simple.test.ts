@@ -7,20 +7,15 @@ import { describe, expect, it } from "vitest";
 import { parseXmlValidated, type XmlNode, type XmlValue } from "../../s3/xml-core.js";
 import { parseSimpleXml } from "../../s3/xml-simple.js";
 import { parseListBucketResultV2 } from "../../s3/xml-list.js";
+import { Rng } from "../helpers/listing-model.js";
 
 const seed = Number(process.env["XML_SEED"] ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`xml fast path: XML_SEED=${seed}`);
 
-/** mulberry32: a small seeded generator. */
+/** The listing model's seeded generator, as a function. */
 function rng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(s);
+  return () => r.next();
 }
 
 const ROOT = "ListBucketResult";
